@@ -1,0 +1,206 @@
+//! What a run is compared with: AutoML Vision's recorded results on Fashion-MNIST (kept as
+//! data in `data/reference-results.json`, with their source) and the comparison table.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ReportError {
+    #[error("the reference results file is malformed: {0}")]
+    Reference(#[from] serde_json::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    pub title: String,
+    pub author: String,
+    pub publisher: String,
+    pub date: String,
+    pub url: String,
+}
+
+/// One AutoML training mode as the 2018 benchmark measured it on the test set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AutomlResult {
+    pub mode: String,
+    pub budget: String,
+    pub budget_hours: f64,
+    pub compute_used: String,
+    pub compute_used_hours: f64,
+    pub cost_usd: f64,
+    /// AutoML's auPrc: average precision micro-averaged over (image, label) pairs.
+    pub average_precision: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub accuracy: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Anchor {
+    pub model: String,
+    pub accuracy: f64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReferenceResults {
+    pub source: Source,
+    pub metric_notes: String,
+    pub automl: Vec<AutomlResult>,
+    pub anchors: Vec<Anchor>,
+}
+
+const REFERENCE_JSON: &str = include_str!("../../../data/reference-results.json");
+
+impl ReferenceResults {
+    /// The recorded results shipped with the project.
+    pub fn bundled() -> Result<Self, ReportError> {
+        Self::parse(REFERENCE_JSON)
+    }
+
+    pub fn parse(text: &str) -> Result<Self, ReportError> {
+        Ok(serde_json::from_str(text)?)
+    }
+}
+
+/// The figures of one of our runs that the comparison shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunSummary {
+    pub name: String,
+    pub budget: String,
+    pub time_used: String,
+    pub average_precision_micro: f64,
+    pub average_precision_macro: f64,
+    pub roc_auc_macro_ovr: f64,
+    pub precision_at_0_5: f64,
+    pub recall_at_0_5: f64,
+    pub accuracy: f64,
+}
+
+fn pct(v: f64) -> String {
+    format!("{:.1}%", v * 100.0)
+}
+
+/// A Markdown table: AutoML free and paid, then our runs, on the same test-set metrics.
+/// AutoML published only the micro average precision, so its macro AP and ROC AUC are blank.
+pub fn comparison_table(reference: &ReferenceResults, runs: &[RunSummary]) -> String {
+    let header = [
+        "run",
+        "budget",
+        "time used",
+        "avg precision (micro)",
+        "avg precision (macro)",
+        "ROC AUC (macro OvR)",
+        "precision@0.5",
+        "recall@0.5",
+        "accuracy",
+    ];
+    let mut rows: Vec<Vec<String>> = reference
+        .automl
+        .iter()
+        .map(|a| {
+            vec![
+                a.mode.clone(),
+                a.budget.clone(),
+                a.compute_used.clone(),
+                pct(a.average_precision),
+                "-".into(),
+                "-".into(),
+                pct(a.precision),
+                pct(a.recall),
+                pct(a.accuracy),
+            ]
+        })
+        .collect();
+    rows.extend(runs.iter().map(|r| {
+        vec![
+            r.name.clone(),
+            r.budget.clone(),
+            r.time_used.clone(),
+            pct(r.average_precision_micro),
+            pct(r.average_precision_macro),
+            pct(r.roc_auc_macro_ovr),
+            pct(r.precision_at_0_5),
+            pct(r.recall_at_0_5),
+            pct(r.accuracy),
+        ]
+    }));
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| rows.iter().map(|r| r[c].len()).chain([header[c].len()]).max().unwrap_or(0))
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        format!("| {} |", padded.join(" | "))
+    };
+    let mut out = vec![
+        line(header.to_vec()),
+        format!(
+            "|{}|",
+            widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|")
+        ),
+    ];
+    out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bundled_reference_matches_the_post() {
+        let r = ReferenceResults::bundled().unwrap();
+        assert!(r.source.url.contains("statworx.com"));
+        let free = &r.automl[0];
+        let paid = &r.automl[1];
+        assert_eq!(free.mode, "AutoML free");
+        assert_eq!(
+            (free.average_precision, free.precision, free.recall, free.accuracy),
+            (0.964, 0.909, 0.877, 0.889)
+        );
+        assert_eq!(
+            (paid.average_precision, paid.precision, paid.recall, paid.accuracy),
+            (0.985, 0.950, 0.928, 0.939)
+        );
+        assert_eq!(paid.cost_usd, 480.0);
+        let find = |name: &str| r.anchors.iter().find(|a| a.model.starts_with(name)).map(|a| a.accuracy);
+        assert_eq!(find("WRN-40-4"), Some(0.967));
+        assert_eq!(find("Human"), Some(0.835));
+    }
+
+    #[test]
+    fn table_lists_automl_then_our_run_with_its_numbers() {
+        let r = ReferenceResults::bundled().unwrap();
+        let run = RunSummary {
+            name: "demo".into(),
+            budget: "1h".into(),
+            time_used: "59m58s".into(),
+            average_precision_micro: 0.98765,
+            average_precision_macro: 0.9812,
+            roc_auc_macro_ovr: 0.9977,
+            precision_at_0_5: 0.951,
+            recall_at_0_5: 0.932,
+            accuracy: 0.9412,
+        };
+        let table = comparison_table(&r, &[run]);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 5, "{table}");
+        assert!(lines[1].chars().all(|c| c == '|' || c == '-'), "{table}");
+        assert!(lines[2].contains("AutoML free") && lines[2].contains("88.9%"));
+        assert!(lines[3].contains("AutoML paid") && lines[3].contains("98.5%"));
+        for v in ["demo", "98.8%", "98.1%", "99.8%", "95.1%", "93.2%", "94.1%"] {
+            assert!(lines[4].contains(v), "{v} missing from {}", lines[4]);
+        }
+        let width = lines[0].len();
+        assert!(lines.iter().all(|l| l.len() == width), "{table}");
+    }
+
+    #[test]
+    fn malformed_reference_is_an_error() {
+        assert!(ReferenceResults::parse("{\"automl\": 3}").is_err());
+    }
+}
