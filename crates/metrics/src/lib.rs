@@ -245,12 +245,10 @@ mod tests {
     }
 
     fn fixtures() -> Fixtures {
-        let path = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../../shared/reference/metric-fixtures.json"
-        );
-        let text = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("reading {path}: {e} (the shared/ folder must sit beside the checkout)"));
+        // Computed by scikit-learn (the version is in the file); copied from the project's
+        // shared reference folder so that a clone is self-contained.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/metric-fixtures.json");
+        let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {path}: {e}"));
         serde_json::from_str(&text).expect("fixture file parses")
     }
 

@@ -38,9 +38,11 @@ pub struct CnnConfig {
 }
 
 impl Default for CnnConfig {
-    /// The default model. It down-samples early: a single cheap convolution at full
-    /// resolution (one input channel), the wider ones at 14x14 and 7x7, where a 2-core CPU
-    /// spends its time best; global average pooling keeps the classifier tiny.
+    /// The default model, chosen for accuracy per CPU-second on 2 cores. It down-samples
+    /// early: a single cheap convolution at full resolution (one input channel), the wider
+    /// ones at 14x14 and 7x7; global average pooling keeps the classifier tiny. Measured on
+    /// flex (batch 128, 2 cores), it trains ~1.6x faster than the 32-64-128 variant of the
+    /// same shape (README, "Choosing the default model").
     fn default() -> Self {
         Self {
             input_channels: 1,
@@ -48,8 +50,8 @@ impl Default for CnnConfig {
             num_classes: 10,
             stages: vec![
                 StageConfig { channels: 32, convs: 1 },
-                StageConfig { channels: 64, convs: 2 },
-                StageConfig { channels: 128, convs: 2 },
+                StageConfig { channels: 48, convs: 2 },
+                StageConfig { channels: 96, convs: 2 },
             ],
             dropout: 0.1,
         }

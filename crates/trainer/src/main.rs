@@ -1,1 +1,162 @@
-fn main(){}
+use anyhow::{Context, Result};
+use clap::Parser;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use trainer::backend::Backend;
+use trainer::budget::{format_duration, parse_budget, tolerance};
+use trainer::job::{DataOptions, JobOptions, run_job};
+use trainer::progress::{Mode, Progress};
+use trainer::train::TrainConfig;
+
+/// Train a CNN on Fashion-MNIST within a wall-clock budget, evaluate it on the official test
+/// set, and compare it with Google AutoML Vision's published results.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Wall-clock budget for training, validation included: 90s, 30m, 1h, 24h, 1h30m.
+    #[arg(long, default_value = "1h")]
+    budget: String,
+    /// Compute backend.
+    #[arg(long, value_enum, default_value_t = Backend::Flex)]
+    backend: Backend,
+    /// Seed of the split, weight initialisation, shuffling and augmentation.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Name of the run's folders under models/ and reports/ (default: run-<UTC time>).
+    #[arg(long)]
+    run_name: Option<String>,
+    /// Continue an interrupted run with the budget it has left.
+    #[arg(long, value_name = "NAME", conflicts_with = "run_name")]
+    resume: Option<String>,
+    /// Folder with the four dataset files; used alone, no other place is searched.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Never download the dataset.
+    #[arg(long)]
+    offline: bool,
+    /// Use dataset files whose content differs from the official Fashion-MNIST.
+    #[arg(long)]
+    allow_unverified_data: bool,
+    /// Base URL the dataset is downloaded from when no local copy is found.
+    #[arg(long, default_value = fmnist::DEFAULT_BASE_URL)]
+    download_url: String,
+    /// Early stopping: validation passes without improvement before stopping (0: off).
+    #[arg(long, default_value_t = 10)]
+    patience: usize,
+    /// Stop after this many epochs even if budget is left.
+    #[arg(long)]
+    max_epochs: Option<usize>,
+    /// Training batch size.
+    #[arg(long, default_value_t = 128)]
+    batch_size: usize,
+    /// Peak learning rate of the schedule.
+    #[arg(long, default_value_t = 0.1)]
+    lr: f64,
+    /// Print no progress, only the final table.
+    #[arg(long, short)]
+    quiet: bool,
+    /// Where models are saved.
+    #[arg(long, default_value = "models")]
+    models_dir: PathBuf,
+    /// Where reports are saved.
+    #[arg(long, default_value = "reports")]
+    reports_dir: PathBuf,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let budget = parse_budget(&args.budget)?;
+    anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
+    anyhow::ensure!(
+        args.lr.is_finite() && args.lr > 0.0,
+        "--lr must be a positive number, got {}",
+        args.lr
+    );
+    let mode = if args.quiet {
+        Mode::Quiet
+    } else if std::io::stderr().is_terminal() {
+        Mode::Bars
+    } else {
+        Mode::Lines
+    };
+    if let Some(warning) = args.backend.warning() {
+        eprintln!("warning: {warning}");
+    }
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_stop = stop.clone();
+    ctrlc::set_handler(move || {
+        if handler_stop.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping now; the last checkpoint is kept for --resume");
+            std::process::exit(130);
+        }
+        eprintln!("\nstopping after this step to save the best model and the reports (Ctrl-C again to abort)");
+    })
+    .context("cannot install the Ctrl-C handler")?;
+
+    let defaults = TrainConfig::default();
+    let training = TrainConfig {
+        batch_size: args.batch_size,
+        schedule: trainer::schedule::LrSchedule {
+            peak: args.lr,
+            ..defaults.schedule.clone()
+        },
+        patience: (args.patience > 0).then_some(args.patience),
+        max_epochs: args.max_epochs,
+        ..defaults
+    };
+    let options = JobOptions {
+        budget_text: args.budget.clone(),
+        budget,
+        backend: args.backend,
+        seed: args.seed,
+        run_name: args.run_name,
+        resume: args.resume,
+        data: DataOptions {
+            data_dir: args.data_dir,
+            env_dir: std::env::var_os("FASHION_MNIST_DIR").map(PathBuf::from),
+            project_root: PathBuf::from("."),
+            offline: args.offline,
+            allow_unverified: args.allow_unverified_data,
+            base_url: args.download_url,
+        },
+        models_dir: args.models_dir,
+        reports_dir: args.reports_dir,
+        model: model::CnnConfig::default(),
+        training,
+    };
+    let mut progress = Progress::new(mode);
+    let outcome = run_job(options, &stop, &mut progress, &mut Progress::new(mode))?;
+    drop(progress);
+
+    let card = &outcome.card;
+    let overrun = card.training_seconds - card.budget_seconds;
+    println!(
+        "\nRun {}: {} on {}, {:.2} epochs in {} of a {} budget ({}); stop: {}.",
+        outcome.run_name,
+        card.parameters,
+        card.backend,
+        card.epochs_completed,
+        format_duration(std::time::Duration::from_secs_f64(card.training_seconds)),
+        card.budget,
+        if overrun > tolerance(std::time::Duration::from_secs_f64(card.budget_seconds)).as_secs_f64() {
+            format!("OVER budget by {overrun:.1}s")
+        } else {
+            "within budget".to_string()
+        },
+        card.stop_reason.describe(),
+    );
+    println!("Test set ({} images), compared with AutoML Vision (statworx, 2018):\n", outcome.report.metrics.examples);
+    println!("{}", outcome.comparison);
+    println!(
+        "\nAutoML's 'avg precision' (the post's 'macro AUC') is micro-averaged over (image, label) pairs: compare it with ours (micro). Precision and recall are at score threshold 0.5."
+    );
+    println!(
+        "Model: {}\nReport: {}",
+        outcome.paths.model_dir.display(),
+        outcome.paths.report_dir.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,318 @@
+//! The main job end to end: find or fetch the data, split it, train within the budget,
+//! evaluate once on TEST, and write the model and the reports.
+
+use crate::artifacts::{
+    self, ArtifactError, CheckpointDir, DatasetInfo, MetricsReport, ModelCard, RunPaths, RunSpec,
+};
+use crate::backend::Backend;
+use crate::budget::format_duration;
+use crate::evaluate::predict;
+use crate::train::{Session, TrainConfig, TrainData, TrainError, TrainObserver};
+use burn::prelude::*;
+use fmnist::{
+    CLASS_NAMES, DataError, DownloadProgress, ExpectedDigests, FashionMnist, LocateOptions,
+    VALIDATION_SIZE,
+};
+use metrics::MetricsError;
+use model::CnnConfig;
+use report::{ReferenceResults, ReportError, RunSummary};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum JobError {
+    #[error(transparent)]
+    Data(#[from] DataError),
+    #[error(transparent)]
+    Train(#[from] TrainError),
+    #[error(transparent)]
+    Artifact(#[from] ArtifactError),
+    #[error(transparent)]
+    Model(#[from] model::ModelError),
+    #[error("evaluating on the test set failed: {0}")]
+    Metrics(#[from] MetricsError),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+    #[error(
+        "invalid run name {0:?}: use letters, digits, '.', '_' and '-' only, not starting with '.'"
+    )]
+    RunName(String),
+    #[error("a run named {name:?} already exists in {dir}; pick another --run-name, or --resume {name} to continue it")]
+    RunExists { name: String, dir: PathBuf },
+    #[error("cannot resume {name:?}: {reason}")]
+    Resume { name: String, reason: String },
+}
+
+/// Where the dataset may come from.
+#[derive(Debug, Clone)]
+pub struct DataOptions {
+    pub data_dir: Option<PathBuf>,
+    pub env_dir: Option<PathBuf>,
+    pub project_root: PathBuf,
+    pub offline: bool,
+    pub allow_unverified: bool,
+    pub base_url: String,
+}
+
+pub struct JobOptions {
+    pub budget_text: String,
+    pub budget: Duration,
+    pub backend: Backend,
+    pub seed: u64,
+    pub run_name: Option<String>,
+    pub resume: Option<String>,
+    pub data: DataOptions,
+    pub models_dir: PathBuf,
+    pub reports_dir: PathBuf,
+    pub model: CnnConfig,
+    pub training: TrainConfig,
+}
+
+pub struct JobOutcome {
+    pub run_name: String,
+    pub paths: RunPaths,
+    pub card: ModelCard,
+    pub report: MetricsReport,
+    pub comparison: String,
+}
+
+pub fn validate_run_name(name: &str) -> Result<(), JobError> {
+    let ok = !name.is_empty()
+        && !name.starts_with('.')
+        && name.len() <= 100
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok { Ok(()) } else { Err(JobError::RunName(name.to_string())) }
+}
+
+/// Finds the dataset (or downloads it) and loads it.
+pub fn load_dataset(
+    options: &DataOptions,
+    progress: &mut dyn DownloadProgress,
+) -> Result<(FashionMnist, bool, PathBuf), JobError> {
+    let locate = LocateOptions::standard(
+        options.data_dir.clone(),
+        options.env_dir.clone(),
+        &options.project_root,
+    );
+    let expected = ExpectedDigests::official();
+    let require_official = !options.allow_unverified;
+    let (located, downloaded) = match fmnist::locate(&locate) {
+        Ok(found) => (found, false),
+        Err(not_found) if options.offline || options.data_dir.is_some() => {
+            return Err(not_found.into());
+        }
+        Err(_) => {
+            let target = options.project_root.join("data").join("fashion-mnist");
+            let located = fmnist::download_all(
+                &options.base_url,
+                &target,
+                &expected,
+                require_official,
+                progress,
+            )?;
+            (located, true)
+        }
+    };
+    let data = FashionMnist::load(&located, &expected, require_official)?;
+    Ok((data, downloaded, located.dir))
+}
+
+pub fn run_job(
+    options: JobOptions,
+    stop: &AtomicBool,
+    observer: &mut dyn TrainObserver,
+    download: &mut dyn DownloadProgress,
+) -> Result<JobOutcome, JobError> {
+    let job_start = Instant::now();
+    let (created_at, default_name) = artifacts::utc_now();
+    let reference = ReferenceResults::bundled()?;
+
+    // Settle the run's identity and spec: a fresh one, or the one being resumed.
+    let (spec, resume) = match &options.resume {
+        Some(name) => {
+            validate_run_name(name)?;
+            let paths = RunPaths::new(&options.models_dir, &options.reports_dir, name);
+            let dir = CheckpointDir {
+                dir: paths.checkpoint_dir(),
+                pending_spec: None,
+            };
+            let (spec, resume) = dir.load().map_err(|e| JobError::Resume {
+                name: name.clone(),
+                reason: format!("{e} (only a run that was interrupted after its first validation pass can be resumed)"),
+            })?;
+            if resume.state.stop_reason.is_some_and(|r| r != crate::train::StopReason::Interrupted) {
+                return Err(JobError::Resume {
+                    name: name.clone(),
+                    reason: "it already finished".into(),
+                });
+            }
+            (spec, Some(resume))
+        }
+        None => {
+            let name = options.run_name.clone().unwrap_or(default_name);
+            validate_run_name(&name)?;
+            let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &name);
+            if paths.model_dir.exists() {
+                return Err(JobError::RunExists {
+                    name,
+                    dir: paths.model_dir,
+                });
+            }
+            let spec = RunSpec {
+                run_name: name,
+                model: options.model.clone(),
+                training: options.training.clone(),
+                seed: options.seed,
+                budget: options.budget_text.clone(),
+                budget_seconds: options.budget.as_secs_f64(),
+                backend: options.backend,
+            };
+            (spec, None)
+        }
+    };
+    spec.model.validate()?;
+    let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &spec.run_name);
+    let resumed = resume.is_some();
+
+    let (dataset, downloaded, data_dir) = load_dataset(&options.data, download)?;
+    if !dataset.verified {
+        observer.note("the dataset does not match the official digests (--allow-unverified-data): results are not comparable with Fashion-MNIST's");
+    }
+    let split = fmnist::split_train_validation(dataset.train_images.count, VALIDATION_SIZE.min(dataset.train_images.count / 6).max(1), spec.seed)?;
+    let data = TrainData {
+        images: Arc::new(dataset.train_images.clone()),
+        labels: Arc::new(dataset.train_labels.clone()),
+        train: split.train.clone(),
+        validation: split.validation.clone(),
+    };
+    let dataset_info = DatasetInfo {
+        dir: data_dir,
+        downloaded,
+        verified: dataset.verified,
+        digests: dataset.digests.clone(),
+        train_images: split.train.len(),
+        validation_images: split.validation.len(),
+        test_images: dataset.test_images.count,
+    };
+
+    let checkpoint = CheckpointDir {
+        dir: paths.checkpoint_dir(),
+        pending_spec: (!resumed).then(|| spec.clone()),
+    };
+    let device = spec.backend.device();
+    let budget = Duration::from_secs_f64(spec.budget_seconds);
+    let mut sink = checkpoint;
+    let outcome = Session {
+        model_config: &spec.model,
+        config: &spec.training,
+        seed: spec.seed,
+        budget,
+        data: &data,
+        device: &device,
+        stop,
+        observer,
+        checkpoints: Some(&mut sink),
+    }
+    .run(resume)?;
+
+    // TEST is looked at once, by the final model only.
+    let test_indices: Vec<usize> = (0..dataset.test_images.count).collect();
+    let predictions = predict(
+        &outcome.model,
+        Arc::new(dataset.test_images),
+        Arc::new(dataset.test_labels),
+        test_indices.clone(),
+        spec.training.eval_batch_size,
+        &device,
+    );
+    let test_metrics = metrics::evaluate(&predictions.labels, &predictions.probabilities, CLASS_NAMES.len())?;
+    let class_names: Vec<String> = CLASS_NAMES.iter().map(|s| s.to_string()).collect();
+    let history = &outcome.state.history;
+    let throughput = {
+        let rates: Vec<f64> = history.iter().map(|r| r.train_images_per_second).filter(|r| r.is_finite() && *r > 0.0).collect();
+        rates.iter().sum::<f64>() / rates.len().max(1) as f64
+    };
+    let card = ModelCard {
+        format_version: 1,
+        run_name: spec.run_name.clone(),
+        created_at,
+        trainer_version: env!("CARGO_PKG_VERSION").to_string(),
+        class_names: class_names.clone(),
+        parameters: outcome.model.num_params(),
+        model: spec.model.clone(),
+        training: spec.training.clone(),
+        backend: spec.backend,
+        seed: spec.seed,
+        budget: spec.budget.clone(),
+        budget_seconds: spec.budget_seconds,
+        dataset: dataset_info,
+        stop_reason: outcome.stop_reason,
+        epochs_completed: history.last().map_or(0.0, |r| r.epochs_completed),
+        steps: outcome.state.steps,
+        training_seconds: outcome.training_time.as_secs_f64(),
+        total_seconds: job_start.elapsed().as_secs_f64(),
+        resumed,
+        train_images_per_second: throughput,
+        peak_rss_bytes: artifacts::peak_rss_bytes(),
+        best_validation: outcome.state.best.clone(),
+    };
+    let report = MetricsReport {
+        run_name: spec.run_name.clone(),
+        split: "test".into(),
+        class_names,
+        budget: spec.budget.clone(),
+        budget_seconds: spec.budget_seconds,
+        training_seconds: card.training_seconds,
+        stop_reason: outcome.stop_reason,
+        backend: spec.backend,
+        metrics: test_metrics,
+    };
+    artifacts::write_atomic(&paths.model_weights(), &outcome.model_bytes)?;
+    artifacts::write_json(&paths.model_card(), &card)?;
+    artifacts::write_json(&paths.metrics(), &report)?;
+    artifacts::write_atomic(&paths.predictions(), artifacts::predictions_csv(&predictions, &test_indices).as_bytes())?;
+    artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
+    // An interrupted run keeps its checkpoint so that --resume can finish it.
+    if outcome.stop_reason != crate::train::StopReason::Interrupted {
+        let _ = std::fs::remove_dir_all(paths.checkpoint_dir());
+    }
+    let summary = RunSummary {
+        name: format!("this run ({})", spec.backend),
+        budget: spec.budget.clone(),
+        time_used: format_duration(outcome.training_time),
+        average_precision_micro: report.metrics.average_precision_micro,
+        average_precision_macro: report.metrics.average_precision_macro,
+        roc_auc_macro_ovr: report.metrics.roc_auc_macro_ovr,
+        precision_at_0_5: report.metrics.precision_at_0_5_micro,
+        recall_at_0_5: report.metrics.recall_at_0_5_micro,
+        accuracy: report.metrics.accuracy,
+    };
+    let comparison = report::comparison_table(&reference, &[summary]);
+    Ok(JobOutcome {
+        run_name: spec.run_name,
+        paths,
+        card,
+        report,
+        comparison,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_names_cannot_escape_their_folder() {
+        for ok in ["run-20261128-093000", "a.b_c-1"] {
+            assert!(validate_run_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "..", "../x", "a/b", ".hidden", "a b", "x\\y"] {
+            assert!(validate_run_name(bad).is_err(), "{bad}");
+        }
+    }
+}

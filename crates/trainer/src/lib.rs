@@ -1,0 +1,11 @@
+//! The trainer: budgets, the learning-rate schedule, the training loop, evaluation and the
+//! files a run writes. `main.rs` only parses arguments and calls [`job::run_job`].
+
+pub mod artifacts;
+pub mod backend;
+pub mod budget;
+pub mod evaluate;
+pub mod job;
+pub mod progress;
+pub mod schedule;
+pub mod train;

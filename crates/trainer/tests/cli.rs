@@ -1,0 +1,281 @@
+//! End-to-end tests of the `trainer` binary: real processes, real files.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+fn trainer(cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainer"));
+    cmd.current_dir(cwd).env_remove("FASHION_MNIST_DIR").stdin(Stdio::null());
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The real dataset, or `None` outside CI; in CI a missing dataset fails the test.
+fn real_dataset() -> Option<PathBuf> {
+    let dir = PathBuf::from(DEBIAN_DIR);
+    if dir.join("t10k-labels-idx1-ubyte.gz").is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").map_or(true, |v| v != "true"),
+        "CI=true but Fashion-MNIST is missing from {DEBIAN_DIR}: install dataset-fashion-mnist"
+    );
+    eprintln!("skipping: Fashion-MNIST is not installed in {DEBIAN_DIR}");
+    None
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+fn idx_images(count: usize, pixel: impl Fn(usize, usize) -> u8) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0x803u32, count as u32, 28, 28] {
+        v.extend(x.to_be_bytes());
+    }
+    for i in 0..count {
+        v.extend((0..784).map(|p| pixel(i, p)));
+    }
+    v
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for x in [0x801u32, labels.len() as u32] {
+        v.extend(x.to_be_bytes());
+    }
+    v.extend(labels);
+    v
+}
+
+/// A small, learnable stand-in dataset (not the official digests): class k lights up
+/// row band k of the image.
+fn synthetic_dataset(dir: &Path, train: usize, test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let label = |i: usize| (i * 7 % 10) as u8;
+    let pixel = |i: usize, p: usize| {
+        let band = p / 28 * 10 / 28;
+        if band == label(i) as usize { 200 } else { (i * 31 + p * 17) as u8 % 40 }
+    };
+    let files = [
+        ("train-images-idx3-ubyte.gz", idx_images(train, pixel)),
+        ("train-labels-idx1-ubyte.gz", idx_labels(&(0..train).map(label).collect::<Vec<_>>())),
+        ("t10k-images-idx3-ubyte.gz", idx_images(test, pixel)),
+        ("t10k-labels-idx1-ubyte.gz", idx_labels(&(0..test).map(label).collect::<Vec<_>>())),
+    ];
+    for (name, content) in files {
+        std::fs::write(dir.join(name), gzip(&content)).unwrap();
+    }
+}
+
+#[test]
+fn trains_on_the_real_data_within_budget_and_writes_every_output() {
+    let Some(data) = real_dataset() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let budget = 20.0;
+    let out = trainer(work.path())
+        .args(["--budget", "20s", "--run-name", "e2e", "--seed", "7"])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for needle in ["AutoML free", "AutoML paid", "this run (flex)", "avg precision (micro)"] {
+        assert!(stdout.contains(needle), "{needle:?} missing:\n{}", text(&out));
+    }
+
+    let model_dir = work.path().join("models/e2e");
+    let report_dir = work.path().join("reports/e2e");
+    assert!(std::fs::metadata(model_dir.join("model.bpk")).unwrap().len() > 100_000);
+    assert!(!model_dir.join("checkpoint").exists(), "a finished run keeps no checkpoint");
+
+    let card = json(&model_dir.join("model.json"));
+    let trained = card["training_seconds"].as_f64().unwrap();
+    assert!(trained <= budget + 5.0, "training took {trained}s of a {budget}s budget");
+    assert!(trained >= budget * 0.8, "training stopped early at {trained}s");
+    assert_eq!(card["stop_reason"], "budget_reached");
+    assert_eq!(card["backend"], "flex");
+    assert_eq!(card["seed"], 7);
+    assert_eq!(card["dataset"]["verified"], true);
+    assert_eq!(card["dataset"]["train_images"], 50_000);
+    assert_eq!(card["dataset"]["validation_images"], 10_000);
+    assert_eq!(card["dataset"]["digests"].as_array().unwrap().len(), 4);
+    assert!(card["train_images_per_second"].as_f64().unwrap() > 0.0);
+    assert!(card["best_validation"]["validation_accuracy"].as_f64().unwrap() > 0.3);
+
+    let metrics = json(&report_dir.join("metrics.json"));
+    for key in [
+        "accuracy",
+        "average_precision_micro",
+        "average_precision_macro",
+        "roc_auc_macro_ovr",
+        "precision_at_0_5_micro",
+        "recall_at_0_5_micro",
+        "precision_at_0_5_macro",
+        "recall_at_0_5_macro",
+        "log_loss",
+    ] {
+        let v = metrics[key].as_f64().unwrap_or_else(|| panic!("{key} missing"));
+        assert!((0.0..=5.0).contains(&v), "{key} = {v}");
+    }
+    assert_eq!(metrics["split"], "test");
+    assert_eq!(metrics["budget"], "20s");
+    assert_eq!(metrics["per_class"].as_array().unwrap().len(), 10);
+    let accuracy = metrics["accuracy"].as_f64().unwrap();
+    assert!(accuracy > 0.3, "accuracy {accuracy} after 20 s");
+    let confusion: Vec<Vec<u64>> = serde_json::from_value(metrics["confusion_matrix"].clone()).unwrap();
+    assert_eq!(confusion.iter().flatten().sum::<u64>(), 10_000);
+
+    // The predictions file agrees with metrics.json, row by row.
+    let csv = std::fs::read_to_string(report_dir.join("test_predictions.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "index,label,predicted,p0,p1,p2,p3,p4,p5,p6,p7,p8,p9"
+    );
+    let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+    assert_eq!(rows.len(), 10_000);
+    let correct = rows.iter().filter(|r| r[1] == r[2]).count();
+    assert_eq!(correct as f64 / 10_000.0, accuracy);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r[0], i.to_string());
+        let sum: f64 = r[3..].iter().map(|p| p.parse::<f64>().unwrap()).sum();
+        assert!((sum - 1.0).abs() < 1e-3, "row {i} sums to {sum}");
+    }
+
+    let history = std::fs::read_to_string(report_dir.join("history.csv")).unwrap();
+    assert!(history.starts_with("epoch,epochs_completed,steps,elapsed_seconds,learning_rate,train_loss,validation_loss,validation_accuracy"));
+    assert!(history.lines().count() >= 2);
+}
+
+#[test]
+fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("synthetic");
+    synthetic_dataset(&data, 1200, 200);
+    let common = |cmd: &mut Command| {
+        cmd.arg("--data-dir").arg(&data).args(["--allow-unverified-data", "--batch-size", "32"]);
+    };
+    let mut first = trainer(work.path());
+    common(&mut first);
+    let mut child = first
+        .args(["--budget", "40s", "--run-name", "res"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let state = work.path().join("models/res/checkpoint/state.json");
+    let started = Instant::now();
+    while !state.exists() {
+        assert!(started.elapsed() < Duration::from_secs(30), "no checkpoint after 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let interrupted = started.elapsed().as_secs_f64();
+    let card = json(&work.path().join("models/res/model.json"));
+    assert_eq!(card["stop_reason"], "interrupted");
+    assert_eq!(card["dataset"]["verified"], false);
+    assert!(work.path().join("models/res/model.bpk").is_file());
+    assert!(work.path().join("reports/res/metrics.json").is_file());
+    let used_first = card["training_seconds"].as_f64().unwrap();
+    assert!(used_first < 30.0, "the interrupt was not honoured: {used_first}s");
+
+    // A new run under the same name is refused; --resume continues it.
+    let mut again = trainer(work.path());
+    common(&mut again);
+    let out = again.args(["--budget", "40s", "--run-name", "res"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("--resume res"), "{}", text(&out));
+
+    let mut resume = trainer(work.path());
+    common(&mut resume);
+    let out = resume.args(["--resume", "res", "--budget", "1h"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let card = json(&work.path().join("models/res/model.json"));
+    assert_eq!(card["resumed"], true);
+    assert_eq!(card["budget"], "40s", "a resumed run keeps its own budget");
+    assert_eq!(card["stop_reason"], "budget_reached");
+    let total = card["training_seconds"].as_f64().unwrap();
+    assert!(total <= 45.0 && total > used_first, "resumed run used {total}s in all (first part {used_first}s, wall {interrupted}s)");
+    assert!(!work.path().join("models/res/checkpoint").exists());
+    // The synthetic classes are trivially separable: a working loop learns them.
+    let metrics = json(&work.path().join("reports/res/metrics.json"));
+    assert!(metrics["accuracy"].as_f64().unwrap() > 0.9, "{metrics}");
+
+    let mut done = trainer(work.path());
+    common(&mut done);
+    let out = done.args(["--resume", "res"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("already finished"), "{}", text(&out));
+}
+
+#[test]
+fn bad_flags_and_bad_data_fail_with_clear_messages() {
+    let work = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| trainer(work.path()).args(args).output().unwrap();
+    let fails_with = |out: Output, needles: &[&str]| {
+        assert!(!out.status.success(), "{}", text(&out));
+        let all = text(&out);
+        for n in needles {
+            assert!(all.contains(n), "{n:?} missing:\n{all}");
+        }
+        assert!(!all.contains("panicked"), "{all}");
+    };
+
+    fails_with(run(&["--budget", "soon"]), &["\"soon\"", "1h30m"]);
+    fails_with(run(&["--budget", "0s"]), &["longer than zero"]);
+    fails_with(run(&["--backend", "tpu"]), &["tpu", "flex"]);
+    fails_with(run(&["--run-name", "../escape", "--budget", "5s"]), &["invalid run name"]);
+
+    let empty = work.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    fails_with(
+        run(&["--budget", "5s", "--data-dir", empty.to_str().unwrap()]),
+        &["not found", empty.to_str().unwrap()],
+    );
+
+    // Files in the right places but not the official content.
+    let data = work.path().join("fake");
+    synthetic_dataset(&data, 60, 10);
+    fails_with(
+        run(&["--budget", "5s", "--data-dir", data.to_str().unwrap()]),
+        &["train-images-idx3-ubyte.gz", "--allow-unverified-data"],
+    );
+
+    // A corrupt file is named, with the problem.
+    std::fs::write(data.join("t10k-labels-idx1-ubyte.gz"), gzip(&idx_labels(&[1, 12]))).unwrap();
+    fails_with(
+        run(&["--budget", "5s", "--allow-unverified-data", "--data-dir", data.to_str().unwrap()]),
+        &["t10k-labels-idx1-ubyte.gz", "label 12"],
+    );
+    std::fs::write(data.join("t10k-labels-idx1-ubyte.gz"), b"plain text").unwrap();
+    fails_with(
+        run(&["--budget", "5s", "--allow-unverified-data", "--data-dir", data.to_str().unwrap()]),
+        &["t10k-labels-idx1-ubyte.gz", "gzip"],
+    );
+    assert!(!work.path().join("models").exists() || std::fs::read_dir(work.path().join("models")).unwrap().count() == 0);
+}
