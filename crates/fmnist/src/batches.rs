@@ -173,7 +173,10 @@ mod tests {
         };
         let a = run(0);
         assert_eq!(a.len(), 3);
-        assert!(a.iter().all(|b| b.len() == 8 && b.images.len() == 8 * PIXELS));
+        assert!(
+            a.iter()
+                .all(|b| b.len() == 8 && b.images.len() == 8 * PIXELS)
+        );
         assert_eq!(a, run(0));
         assert_ne!(a[0].indices, run(1)[0].indices);
         for b in &a {
@@ -186,8 +189,7 @@ mod tests {
     #[test]
     fn evaluation_keeps_order_and_last_batch() {
         let (images, labels) = toy(10);
-        let batches: Vec<_> =
-            BatchStream::evaluation(images, labels, vec![9, 3, 5], 2).collect();
+        let batches: Vec<_> = BatchStream::evaluation(images, labels, vec![9, 3, 5], 2).collect();
         assert_eq!(batches.len(), 2);
         assert_eq!(batches[0].indices, vec![9, 3]);
         assert_eq!(batches[1].indices, vec![5]);

@@ -1,7 +1,7 @@
 //! Fetching the official files when no local copy exists.
 
-use crate::files::{DataFile, Digest, ExpectedDigests, Located, read_decompressed};
 use crate::DataError;
+use crate::files::{DataFile, Digest, ExpectedDigests, Located, read_decompressed};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -112,7 +112,10 @@ mod tests {
 
     /// A tiny HTTP/1.1 server on 127.0.0.1 serving `files`; answers 404 for anything else.
     /// It serves `requests` requests, then stops. Returns its base URL and a request log.
-    fn serve(files: HashMap<String, Vec<u8>>, requests: usize) -> (String, Arc<Mutex<Vec<String>>>) {
+    fn serve(
+        files: HashMap<String, Vec<u8>>,
+        requests: usize,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -129,7 +132,11 @@ mod tests {
                         break;
                     }
                 }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("")
+                    .to_string();
                 seen.lock().unwrap().push(path.clone());
                 let name = path.trim_start_matches('/');
                 let (status, body) = match files.get(name) {
@@ -225,7 +232,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let err = download_all(&base, dir.path(), &expected, true, &mut Count(0, 0)).unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("t10k-images-idx3-ubyte.gz") && text.contains("404"), "{text}");
+        assert!(
+            text.contains("t10k-images-idx3-ubyte.gz") && text.contains("404"),
+            "{text}"
+        );
         // The files that did arrive stay, so a retry fetches only what is missing.
         assert!(dir.path().join("train-images-idx3-ubyte.gz").is_file());
     }

@@ -16,7 +16,9 @@ pub enum DataError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path} is not a valid gzip file ({source}); delete it and let the trainer fetch it again")]
+    #[error(
+        "{path} is not a valid gzip file ({source}); delete it and let the trainer fetch it again"
+    )]
     NotGzip {
         path: PathBuf,
         #[source]

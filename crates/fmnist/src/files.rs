@@ -285,7 +285,11 @@ mod tests {
         touch_all(second.path(), true);
         let opts = LocateOptions {
             explicit_dir: None,
-            search_dirs: vec![partial.path().into(), first.path().into(), second.path().into()],
+            search_dirs: vec![
+                partial.path().into(),
+                first.path().into(),
+                second.path().into(),
+            ],
         };
         let found = locate(&opts).unwrap();
         assert_eq!(found.dir, first.path());

@@ -105,7 +105,11 @@ pub fn parse_labels(path: &Path, content: &[u8]) -> Result<Vec<u8>, DataError> {
 }
 
 /// An image file and its label file must describe the same number of examples.
-pub(crate) fn check_pair(labels_path: &Path, images: &Images, labels: &[u8]) -> Result<(), DataError> {
+pub(crate) fn check_pair(
+    labels_path: &Path,
+    images: &Images,
+    labels: &[u8],
+) -> Result<(), DataError> {
     if images.count != labels.len() {
         return Err(DataError::malformed(
             labels_path,
@@ -151,7 +155,10 @@ mod tests {
 
     fn problem(err: DataError) -> String {
         let text = err.to_string();
-        assert!(text.contains("some/file-idx3-ubyte.gz"), "error must name the file: {text}");
+        assert!(
+            text.contains("some/file-idx3-ubyte.gz"),
+            "error must name the file: {text}"
+        );
         text
     }
 
@@ -161,7 +168,10 @@ mod tests {
         let images = parse_images(p(), &content).unwrap();
         assert_eq!(images.count, 3);
         assert_eq!(images.image(1)[0], (784 % 251) as u8);
-        assert_eq!(parse_labels(p(), &build::labels(&[0, 9, 3])).unwrap(), vec![0, 9, 3]);
+        assert_eq!(
+            parse_labels(p(), &build::labels(&[0, 9, 3])).unwrap(),
+            vec![0, 9, 3]
+        );
     }
 
     #[test]
@@ -183,7 +193,9 @@ mod tests {
     #[test]
     fn rejects_truncated_header_and_body() {
         let content = build::images(2, 28, 28, |_| 0);
-        assert!(problem(parse_images(p(), &content[..10]).unwrap_err()).contains("truncated header"));
+        assert!(
+            problem(parse_images(p(), &content[..10]).unwrap_err()).contains("truncated header")
+        );
         assert!(problem(parse_images(p(), &content[..100]).unwrap_err()).contains("truncated"));
         let labels = build::labels(&[1, 2, 3]);
         assert!(problem(parse_labels(p(), &labels[..9]).unwrap_err()).contains("truncated"));
@@ -194,7 +206,9 @@ mod tests {
     fn rejects_trailing_garbage() {
         let mut content = build::images(1, 28, 28, |_| 0);
         content.extend([1, 2, 3]);
-        assert!(problem(parse_images(p(), &content).unwrap_err()).contains("trailing garbage: 3 bytes"));
+        assert!(
+            problem(parse_images(p(), &content).unwrap_err()).contains("trailing garbage: 3 bytes")
+        );
         let mut labels = build::labels(&[1]);
         labels.push(0);
         assert!(problem(parse_labels(p(), &labels).unwrap_err()).contains("trailing garbage"));
@@ -203,7 +217,9 @@ mod tests {
     #[test]
     fn rejects_labels_out_of_range() {
         let labels = build::labels(&[1, 10, 2]);
-        assert!(problem(parse_labels(p(), &labels).unwrap_err()).contains("label 10 at position 1"));
+        assert!(
+            problem(parse_labels(p(), &labels).unwrap_err()).contains("label 10 at position 1")
+        );
     }
 
     #[test]

@@ -14,8 +14,7 @@ pub use batches::{Batch, BatchStream, epoch_order};
 pub use download::{DEFAULT_BASE_URL, DownloadProgress, download_all};
 pub use error::DataError;
 pub use files::{
-    DataFile, Digest, ExpectedDigests, FileSource, LocateOptions, Located, locate,
-    sha256_hex,
+    DataFile, Digest, ExpectedDigests, FileSource, LocateOptions, Located, locate, sha256_hex,
 };
 pub use idx::{Images, parse_images, parse_labels};
 pub use split::{Split, split_train_validation};
@@ -78,12 +77,32 @@ impl FashionMnist {
             digests.push(digest);
             Ok(content)
         };
-        let train_images = parse_images(&located.path(DataFile::TrainImages), &read(DataFile::TrainImages)?)?;
-        let train_labels = parse_labels(&located.path(DataFile::TrainLabels), &read(DataFile::TrainLabels)?)?;
-        let test_images = parse_images(&located.path(DataFile::TestImages), &read(DataFile::TestImages)?)?;
-        let test_labels = parse_labels(&located.path(DataFile::TestLabels), &read(DataFile::TestLabels)?)?;
-        idx::check_pair(&located.path(DataFile::TrainLabels), &train_images, &train_labels)?;
-        idx::check_pair(&located.path(DataFile::TestLabels), &test_images, &test_labels)?;
+        let train_images = parse_images(
+            &located.path(DataFile::TrainImages),
+            &read(DataFile::TrainImages)?,
+        )?;
+        let train_labels = parse_labels(
+            &located.path(DataFile::TrainLabels),
+            &read(DataFile::TrainLabels)?,
+        )?;
+        let test_images = parse_images(
+            &located.path(DataFile::TestImages),
+            &read(DataFile::TestImages)?,
+        )?;
+        let test_labels = parse_labels(
+            &located.path(DataFile::TestLabels),
+            &read(DataFile::TestLabels)?,
+        )?;
+        idx::check_pair(
+            &located.path(DataFile::TrainLabels),
+            &train_images,
+            &train_labels,
+        )?;
+        idx::check_pair(
+            &located.path(DataFile::TestLabels),
+            &test_images,
+            &test_labels,
+        )?;
         let verified = digests.iter().all(|d| d.matches);
         Ok(Self {
             train_images,
@@ -138,7 +157,8 @@ mod tests {
     fn loads_and_verifies_a_good_dataset() {
         let dir = tempfile::tempdir().unwrap();
         let c = contents();
-        let data = FashionMnist::load(&write_dataset(dir.path(), &c), &digests_of(&c), true).unwrap();
+        let data =
+            FashionMnist::load(&write_dataset(dir.path(), &c), &digests_of(&c), true).unwrap();
         assert!(data.verified);
         assert_eq!(data.train_images.count, 3);
         assert_eq!(data.test_labels, vec![7]);
@@ -151,8 +171,13 @@ mod tests {
         let c = contents();
         let located = write_dataset(dir.path(), &c);
         let official = ExpectedDigests::official();
-        let err = FashionMnist::load(&located, &official, true).unwrap_err().to_string();
-        assert!(err.contains("train-images-idx3-ubyte.gz") && err.contains("--allow-unverified-data"), "{err}");
+        let err = FashionMnist::load(&located, &official, true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-images-idx3-ubyte.gz") && err.contains("--allow-unverified-data"),
+            "{err}"
+        );
         let data = FashionMnist::load(&located, &official, false).unwrap();
         assert!(!data.verified);
         assert!(data.digests.iter().all(|d| !d.matches));
@@ -165,11 +190,18 @@ mod tests {
         let located = write_dataset(dir.path(), &c);
         let path = located.path(DataFile::TestImages);
         std::fs::write(&path, b"this is not gzip").unwrap();
-        let err = FashionMnist::load(&located, &digests_of(&c), true).unwrap_err().to_string();
-        assert!(err.contains("t10k-images-idx3-ubyte.gz") && err.contains("not a valid gzip"), "{err}");
+        let err = FashionMnist::load(&located, &digests_of(&c), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("t10k-images-idx3-ubyte.gz") && err.contains("not a valid gzip"),
+            "{err}"
+        );
         let gz = gzip(&c[2]);
         std::fs::write(&path, &gz[..gz.len() / 2]).unwrap();
-        let err = FashionMnist::load(&located, &digests_of(&c), true).unwrap_err().to_string();
+        let err = FashionMnist::load(&located, &digests_of(&c), true)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("t10k-images-idx3-ubyte.gz"), "{err}");
     }
 
@@ -179,8 +211,13 @@ mod tests {
         let mut c = contents();
         c[1] = idx::build::labels(&[0, 1]);
         let located = write_dataset(dir.path(), &c);
-        let err = FashionMnist::load(&located, &digests_of(&c), true).unwrap_err().to_string();
-        assert!(err.contains("train-labels-idx1-ubyte.gz") && err.contains("2 labels for 3 images"), "{err}");
+        let err = FashionMnist::load(&located, &digests_of(&c), true)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("train-labels-idx1-ubyte.gz") && err.contains("2 labels for 3 images"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -191,7 +228,11 @@ mod tests {
             std::fs::write(dir.path().join(f.idx_name()), content).unwrap();
         }
         let located = Located::in_dir(dir.path()).unwrap();
-        assert!(FashionMnist::load(&located, &digests_of(&c), true).unwrap().verified);
+        assert!(
+            FashionMnist::load(&located, &digests_of(&c), true)
+                .unwrap()
+                .verified
+        );
     }
 
     #[test]
@@ -199,7 +240,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let located = write_dataset(dir.path(), &contents());
         std::fs::remove_file(located.path(DataFile::TrainLabels)).unwrap();
-        let err = FashionMnist::load(&located, &ExpectedDigests::official(), false).unwrap_err().to_string();
+        let err = FashionMnist::load(&located, &ExpectedDigests::official(), false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("train-labels-idx1-ubyte.gz"), "{err}");
     }
 }

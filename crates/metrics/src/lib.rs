@@ -127,11 +127,19 @@ fn mean(values: impl IntoIterator<Item = f64>) -> f64 {
     let (sum, count) = values
         .into_iter()
         .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
-    if count == 0 { f64::NAN } else { sum / count as f64 }
+    if count == 0 {
+        f64::NAN
+    } else {
+        sum / count as f64
+    }
 }
 
 fn ratio(num: u64, den: u64) -> f64 {
-    if den == 0 { 0.0 } else { num as f64 / den as f64 }
+    if den == 0 {
+        0.0
+    } else {
+        num as f64 / den as f64
+    }
 }
 
 /// Multiclass log loss of the true class, clipped like scikit-learn (machine epsilon of the
@@ -158,7 +166,7 @@ pub fn evaluate(
     for (&l, p) in labels.iter().zip(probabilities) {
         confusion[l][argmax(p)] += 1;
     }
-    let correct: u64 = (0..num_classes).map(|c| confusion[c][c]).sum();
+    let correct: u64 = confusion.iter().enumerate().map(|(c, row)| row[c]).sum();
 
     // Pairs (score, is_positive) for every (image, class), used per class and pooled.
     let class_pairs = |c: usize| -> Vec<(f64, bool)> {
@@ -184,9 +192,10 @@ pub fn evaluate(
             .count() as u64;
         tp_all += tp_at_threshold;
         predicted_all += predicted_at_threshold;
-        let predicted_argmax: u64 = (0..num_classes).map(|r| confusion[r][c]).sum();
-        let precision = ratio(confusion[c][c], predicted_argmax);
-        let recall = ratio(confusion[c][c], support as u64);
+        let predicted_argmax: u64 = confusion.iter().map(|row| row[c]).sum();
+        let hits = confusion[c][c];
+        let precision = ratio(hits, predicted_argmax);
+        let recall = ratio(hits, support as u64);
         let f1 = if precision + recall > 0.0 {
             2.0 * precision * recall / (precision + recall)
         } else {

@@ -3,7 +3,9 @@
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
-use burn::nn::{BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
+use burn::nn::{
+    BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
+};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 use serde::{Deserialize, Serialize};
@@ -49,9 +51,18 @@ impl Default for CnnConfig {
             input_side: 28,
             num_classes: 10,
             stages: vec![
-                StageConfig { channels: 32, convs: 1 },
-                StageConfig { channels: 48, convs: 2 },
-                StageConfig { channels: 96, convs: 2 },
+                StageConfig {
+                    channels: 32,
+                    convs: 1,
+                },
+                StageConfig {
+                    channels: 48,
+                    convs: 2,
+                },
+                StageConfig {
+                    channels: 96,
+                    convs: 2,
+                },
             ],
             dropout: 0.1,
         }
@@ -182,9 +193,11 @@ impl Cnn {
             path: origin.display().to_string(),
             reason,
         };
-        let record = burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
-            .map_err(|e| load_err(e.to_string()))?;
-        self.try_load_record(record).map_err(|e| load_err(e.to_string()))
+        let record =
+            burn::store::ModuleRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes))
+                .map_err(|e| load_err(e.to_string()))?;
+        self.try_load_record(record)
+            .map_err(|e| load_err(e.to_string()))
     }
 }
 
@@ -195,8 +208,14 @@ mod tests {
     fn tiny() -> CnnConfig {
         CnnConfig {
             stages: vec![
-                StageConfig { channels: 4, convs: 1 },
-                StageConfig { channels: 8, convs: 2 },
+                StageConfig {
+                    channels: 4,
+                    convs: 1,
+                },
+                StageConfig {
+                    channels: 8,
+                    convs: 2,
+                },
             ],
             ..CnnConfig::default()
         }
@@ -207,7 +226,10 @@ mod tests {
         let cfg = CnnConfig::default();
         let model = cfg.init(&Device::flex()).unwrap();
         let params = model.num_params();
-        assert!(params > 100_000 && params < 1_000_000, "{params} parameters");
+        assert!(
+            params > 100_000 && params < 1_000_000,
+            "{params} parameters"
+        );
         let out = model.forward(Tensor::zeros([2, 1, 28, 28], &Device::flex()));
         assert_eq!(out.dims(), [2, 10]);
     }
@@ -221,7 +243,13 @@ mod tests {
         cfg.stages[0].convs = 0;
         assert!(cfg.validate().is_err());
         let mut cfg = tiny();
-        cfg.stages = vec![StageConfig { channels: 2, convs: 1 }; 7];
+        cfg.stages = vec![
+            StageConfig {
+                channels: 2,
+                convs: 1
+            };
+            7
+        ];
         assert!(cfg.validate().is_err());
         let mut cfg = tiny();
         cfg.dropout = 1.0;
@@ -246,7 +274,9 @@ mod tests {
     #[test]
     fn garbage_bytes_are_an_error_not_a_panic() {
         let model = tiny().init(&Device::flex()).unwrap();
-        let err = model.load_bytes(b"not a model".to_vec(), Path::new("x.bpk")).unwrap_err();
+        let err = model
+            .load_bytes(b"not a model".to_vec(), Path::new("x.bpk"))
+            .unwrap_err();
         assert!(err.to_string().contains("x.bpk"));
     }
 

@@ -126,7 +126,13 @@ pub fn comparison_table(reference: &ReferenceResults, runs: &[RunSummary]) -> St
         ]
     }));
     let widths: Vec<usize> = (0..header.len())
-        .map(|c| rows.iter().map(|r| r[c].len()).chain([header[c].len()]).max().unwrap_or(0))
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([header[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
         .collect();
     let line = |cells: Vec<&str>| {
         let padded: Vec<String> = cells
@@ -140,10 +146,17 @@ pub fn comparison_table(reference: &ReferenceResults, runs: &[RunSummary]) -> St
         line(header.to_vec()),
         format!(
             "|{}|",
-            widths.iter().map(|w| "-".repeat(w + 2)).collect::<Vec<_>>().join("|")
+            widths
+                .iter()
+                .map(|w| "-".repeat(w + 2))
+                .collect::<Vec<_>>()
+                .join("|")
         ),
     ];
-    out.extend(rows.iter().map(|r| line(r.iter().map(String::as_str).collect())));
+    out.extend(
+        rows.iter()
+            .map(|r| line(r.iter().map(String::as_str).collect())),
+    );
     out.join("\n")
 }
 
@@ -159,15 +172,30 @@ mod tests {
         let paid = &r.automl[1];
         assert_eq!(free.mode, "AutoML free");
         assert_eq!(
-            (free.average_precision, free.precision, free.recall, free.accuracy),
+            (
+                free.average_precision,
+                free.precision,
+                free.recall,
+                free.accuracy
+            ),
             (0.964, 0.909, 0.877, 0.889)
         );
         assert_eq!(
-            (paid.average_precision, paid.precision, paid.recall, paid.accuracy),
+            (
+                paid.average_precision,
+                paid.precision,
+                paid.recall,
+                paid.accuracy
+            ),
             (0.985, 0.950, 0.928, 0.939)
         );
         assert_eq!(paid.cost_usd, 480.0);
-        let find = |name: &str| r.anchors.iter().find(|a| a.model.starts_with(name)).map(|a| a.accuracy);
+        let find = |name: &str| {
+            r.anchors
+                .iter()
+                .find(|a| a.model.starts_with(name))
+                .map(|a| a.accuracy)
+        };
         assert_eq!(find("WRN-40-4"), Some(0.967));
         assert_eq!(find("Human"), Some(0.835));
     }

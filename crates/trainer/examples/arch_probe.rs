@@ -6,7 +6,10 @@ use model::{CnnConfig, StageConfig};
 use std::time::Instant;
 
 fn main() {
-    let batch: usize = std::env::var("BATCH").ok().and_then(|b| b.parse().ok()).unwrap_or(128);
+    let batch: usize = std::env::var("BATCH")
+        .ok()
+        .and_then(|b| b.parse().ok())
+        .unwrap_or(128);
     let steps = 12;
     let configs: Vec<(&str, Vec<(usize, usize)>)> = vec![
         ("24x1,48x2,96x2", vec![(24, 1), (48, 2), (96, 2)]),
@@ -16,14 +19,27 @@ fn main() {
     let dev = Device::flex().autodiff();
     for (name, stages) in configs {
         let cfg = CnnConfig {
-            stages: stages.iter().map(|&(channels, convs)| StageConfig { channels, convs }).collect(),
+            stages: stages
+                .iter()
+                .map(|&(channels, convs)| StageConfig { channels, convs })
+                .collect(),
             ..CnnConfig::default()
         };
         let mut model = cfg.init(&dev).unwrap();
         let mut opt = SgdConfig::new().init();
         let loss_fn = CrossEntropyLossConfig::new().init(&dev);
-        let x = Tensor::<4>::random([batch, 1, 28, 28], burn::tensor::Distribution::Default, &dev);
-        let y = Tensor::<1, Int>::from_data(TensorData::new((0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(), [batch]), &dev);
+        let x = Tensor::<4>::random(
+            [batch, 1, 28, 28],
+            burn::tensor::Distribution::Default,
+            &dev,
+        );
+        let y = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                (0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(),
+                [batch],
+            ),
+            &dev,
+        );
         let mut t = Instant::now();
         for s in 0..steps + 3 {
             if s == 3 {
@@ -36,13 +52,21 @@ fn main() {
         }
         let train = (steps * batch) as f64 / t.elapsed().as_secs_f64();
         let m = model.valid();
-        let xi = Tensor::<4>::random([500, 1, 28, 28], burn::tensor::Distribution::Default, &Device::flex());
+        let xi = Tensor::<4>::random(
+            [500, 1, 28, 28],
+            burn::tensor::Distribution::Default,
+            &Device::flex(),
+        );
         let _ = m.forward(xi.clone()).into_data();
         let t = Instant::now();
         for _ in 0..4 {
             let _ = m.forward(xi.clone()).into_data();
         }
         let infer = 2000.0 / t.elapsed().as_secs_f64();
-        println!("{name:28} {:>8} params {:>6.1} MMAC  train {train:7.0} img/s  infer {infer:7.0} img/s", m.num_params(), cfg.forward_macs() as f64 / 1e6);
+        println!(
+            "{name:28} {:>8} params {:>6.1} MMAC  train {train:7.0} img/s  infer {infer:7.0} img/s",
+            m.num_params(),
+            cfg.forward_macs() as f64 / 1e6
+        );
     }
 }

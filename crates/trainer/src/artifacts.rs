@@ -184,7 +184,11 @@ pub fn predictions_csv(predictions: &Predictions, indices: &[usize]) -> String {
         let _ = write!(out, ",p{k}");
     }
     out.push('\n');
-    for ((index, label), probs) in indices.iter().zip(&predictions.labels).zip(&predictions.probabilities) {
+    for ((index, label), probs) in indices
+        .iter()
+        .zip(&predictions.labels)
+        .zip(&predictions.probabilities)
+    {
         let _ = write!(out, "{index},{label},{}", metrics::argmax(probs));
         for p in probs {
             let _ = write!(out, ",{p:.6e}");

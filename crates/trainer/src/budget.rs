@@ -97,23 +97,34 @@ mod tests {
 
     #[test]
     fn rejects_malformed_budgets() {
-        for bad in ["", "1", "h", "1x", "1h1h", "30m1h", "1..5h", "-1h", "1h 30m", "m30"] {
+        for bad in [
+            "", "1", "h", "1x", "1h1h", "30m1h", "1..5h", "-1h", "1h 30m", "m30",
+        ] {
             assert!(
                 matches!(parse_budget(bad), Err(BudgetError::Syntax(_))),
                 "{bad:?} was accepted"
             );
         }
         assert_eq!(parse_budget("0s"), Err(BudgetError::Zero("0s".into())));
-        assert!(matches!(parse_budget("1000h"), Err(BudgetError::TooLong(_))));
+        assert!(matches!(
+            parse_budget("1000h"),
+            Err(BudgetError::TooLong(_))
+        ));
         let msg = parse_budget("soon").unwrap_err().to_string();
         assert!(msg.contains("\"soon\"") && msg.contains("1h30m"), "{msg}");
     }
 
     #[test]
     fn tolerance_is_one_percent_or_five_seconds() {
-        assert_eq!(tolerance(Duration::from_secs(3600)), Duration::from_secs(36));
+        assert_eq!(
+            tolerance(Duration::from_secs(3600)),
+            Duration::from_secs(36)
+        );
         assert_eq!(tolerance(Duration::from_secs(120)), Duration::from_secs(5));
-        assert_eq!(tolerance(Duration::from_secs(86_400)), Duration::from_secs(864));
+        assert_eq!(
+            tolerance(Duration::from_secs(86_400)),
+            Duration::from_secs(864)
+        );
     }
 
     #[test]

@@ -56,8 +56,11 @@ pub fn predict(
         let values: Vec<f32> = probs.try_into_vec().unwrap_or_default();
         let classes = values.len() / n.max(1);
         out.labels.extend(batch.labels.iter().map(|&l| l as usize));
-        out.probabilities
-            .extend(values.chunks(classes.max(1)).map(|row| row.iter().map(|&v| v as f64).collect()));
+        out.probabilities.extend(
+            values
+                .chunks(classes.max(1))
+                .map(|row| row.iter().map(|&v| v as f64).collect()),
+        );
     }
     out
 }

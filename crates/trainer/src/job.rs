@@ -40,7 +40,9 @@ pub enum JobError {
         "invalid run name {0:?}: use letters, digits, '.', '_' and '-' only, not starting with '.'"
     )]
     RunName(String),
-    #[error("a run named {name:?} already exists in {dir}; pick another --run-name, or --resume {name} to continue it")]
+    #[error(
+        "a run named {name:?} already exists in {dir}; pick another --run-name, or --resume {name} to continue it"
+    )]
     RunExists { name: String, dir: PathBuf },
     #[error("cannot resume {name:?}: {reason}")]
     Resume { name: String, reason: String },
@@ -86,7 +88,11 @@ pub fn validate_run_name(name: &str) -> Result<(), JobError> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok { Ok(()) } else { Err(JobError::RunName(name.to_string())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(JobError::RunName(name.to_string()))
+    }
 }
 
 /// Finds the dataset (or downloads it) and loads it.
@@ -137,6 +143,15 @@ pub fn run_job(
         Some(name) => {
             validate_run_name(name)?;
             let paths = RunPaths::new(&options.models_dir, &options.reports_dir, name);
+            if !paths.checkpoint_dir().exists() && paths.model_card().exists() {
+                return Err(JobError::Resume {
+                    name: name.clone(),
+                    reason: format!(
+                        "it already finished ({}); start a new run with another --run-name",
+                        paths.model_card().display()
+                    ),
+                });
+            }
             let dir = CheckpointDir {
                 dir: paths.checkpoint_dir(),
                 pending_spec: None,
@@ -145,7 +160,11 @@ pub fn run_job(
                 name: name.clone(),
                 reason: format!("{e} (only a run that was interrupted after its first validation pass can be resumed)"),
             })?;
-            if resume.state.stop_reason.is_some_and(|r| r != crate::train::StopReason::Interrupted) {
+            if resume
+                .state
+                .stop_reason
+                .is_some_and(|r| r != crate::train::StopReason::Interrupted)
+            {
                 return Err(JobError::Resume {
                     name: name.clone(),
                     reason: "it already finished".into(),
@@ -183,7 +202,11 @@ pub fn run_job(
     if !dataset.verified {
         observer.note("the dataset does not match the official digests (--allow-unverified-data): results are not comparable with Fashion-MNIST's");
     }
-    let split = fmnist::split_train_validation(dataset.train_images.count, VALIDATION_SIZE.min(dataset.train_images.count / 6).max(1), spec.seed)?;
+    let split = fmnist::split_train_validation(
+        dataset.train_images.count,
+        VALIDATION_SIZE.min(dataset.train_images.count / 6).max(1),
+        spec.seed,
+    )?;
     let data = TrainData {
         images: Arc::new(dataset.train_images.clone()),
         labels: Arc::new(dataset.train_labels.clone()),
@@ -230,11 +253,19 @@ pub fn run_job(
         spec.training.eval_batch_size,
         &device,
     );
-    let test_metrics = metrics::evaluate(&predictions.labels, &predictions.probabilities, CLASS_NAMES.len())?;
+    let test_metrics = metrics::evaluate(
+        &predictions.labels,
+        &predictions.probabilities,
+        CLASS_NAMES.len(),
+    )?;
     let class_names: Vec<String> = CLASS_NAMES.iter().map(|s| s.to_string()).collect();
     let history = &outcome.state.history;
     let throughput = {
-        let rates: Vec<f64> = history.iter().map(|r| r.train_images_per_second).filter(|r| r.is_finite() && *r > 0.0).collect();
+        let rates: Vec<f64> = history
+            .iter()
+            .map(|r| r.train_images_per_second)
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .collect();
         rates.iter().sum::<f64>() / rates.len().max(1) as f64
     };
     let card = ModelCard {
@@ -275,7 +306,10 @@ pub fn run_job(
     artifacts::write_atomic(&paths.model_weights(), &outcome.model_bytes)?;
     artifacts::write_json(&paths.model_card(), &card)?;
     artifacts::write_json(&paths.metrics(), &report)?;
-    artifacts::write_atomic(&paths.predictions(), artifacts::predictions_csv(&predictions, &test_indices).as_bytes())?;
+    artifacts::write_atomic(
+        &paths.predictions(),
+        artifacts::predictions_csv(&predictions, &test_indices).as_bytes(),
+    )?;
     artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
     // An interrupted run keeps its checkpoint so that --resume can finish it.
     if outcome.stop_reason != crate::train::StopReason::Interrupted {

@@ -141,14 +141,19 @@ fn main() -> Result<()> {
         card.epochs_completed,
         format_duration(std::time::Duration::from_secs_f64(card.training_seconds)),
         card.budget,
-        if overrun > tolerance(std::time::Duration::from_secs_f64(card.budget_seconds)).as_secs_f64() {
+        if overrun
+            > tolerance(std::time::Duration::from_secs_f64(card.budget_seconds)).as_secs_f64()
+        {
             format!("OVER budget by {overrun:.1}s")
         } else {
             "within budget".to_string()
         },
         card.stop_reason.describe(),
     );
-    println!("Test set ({} images), compared with AutoML Vision (statworx, 2018):\n", outcome.report.metrics.examples);
+    println!(
+        "Test set ({} images), compared with AutoML Vision (statworx, 2018):\n",
+        outcome.report.metrics.examples
+    );
     println!("{}", outcome.comparison);
     println!(
         "\nAutoML's 'avg precision' (the post's 'macro AUC') is micro-averaged over (image, label) pairs: compare it with ours (micro). Precision and recall are at score threshold 0.5."

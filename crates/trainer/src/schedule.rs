@@ -81,7 +81,10 @@ mod tests {
             assert!(close(s.at(0.05), 0.1));
             assert!(close(s.at(0.1), 0.2));
             assert!(close(s.at(1.0), 0.002));
-            assert!(close(s.at(7.0), 0.002), "past the deadline it stays at the floor");
+            assert!(
+                close(s.at(7.0), 0.002),
+                "past the deadline it stays at the floor"
+            );
             let mut previous = f64::INFINITY;
             for i in 10..=100 {
                 let lr = s.at(i as f64 / 100.0);

@@ -22,7 +22,9 @@ use thiserror::Error;
 pub enum TrainError {
     #[error(transparent)]
     Model(#[from] ModelError),
-    #[error("training diverged: the loss became {loss} at step {step}; lower the learning rate (--lr)")]
+    #[error(
+        "training diverged: the loss became {loss} at step {step}; lower the learning rate (--lr)"
+    )]
     Diverged { loss: f64, step: u64 },
     #[error("the training set ({images} images) is smaller than one batch ({batch})")]
     TooLittleData { images: usize, batch: usize },
@@ -212,7 +214,7 @@ fn optimizer(config: &TrainConfig) -> ModuleOptimizer {
             dampening: 0.0,
             nesterov: true,
         }))
-        .with_weight_decay((config.weight_decay > 0.0).then(|| WeightDecayConfig {
+        .with_weight_decay((config.weight_decay > 0.0).then_some(WeightDecayConfig {
             penalty: config.weight_decay as f32,
         }))
         .init()
@@ -245,8 +247,9 @@ impl Session<'_> {
         let (mut state, mut best_bytes) = match resume {
             Some(r) => {
                 model = model.load_bytes(r.model, Path::new("checkpoint model"))?;
-                let record = OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(r.optimizer))
-                    .map_err(checkpoint_error("read the optimizer checkpoint"))?;
+                let record =
+                    OptimizerRecord::from_bytes(burn::tensor::Bytes::from_bytes_vec(r.optimizer))
+                        .map_err(checkpoint_error("read the optimizer checkpoint"))?;
                 optim = optim.load_record(record);
                 (r.state, r.best_model)
             }
@@ -262,8 +265,10 @@ impl Session<'_> {
             state.validation_seconds = self.estimate_validation_seconds(&model);
         }
         let budget = self.budget;
-        let start = Instant::now() - Duration::from_secs_f64(state.elapsed_seconds);
-        let elapsed = || start.elapsed();
+        // A resumed run's clock starts where its checkpoint left it.
+        let already_used = Duration::from_secs_f64(state.elapsed_seconds);
+        let start = Instant::now();
+        let elapsed = || already_used + start.elapsed();
         let margin = Duration::from_millis(250);
         let step_deadline = |validation_seconds: f64| {
             budget.saturating_sub(Duration::from_secs_f64(validation_seconds * 1.15) + margin)
@@ -305,10 +310,20 @@ impl Session<'_> {
                     break;
                 }
                 let step_start = Instant::now();
-                let progress = elapsed().as_secs_f64() / deadline.as_secs_f64().max(1e-9);
+                // The schedule ends at whichever comes first: the deadline or, with
+                // `max_epochs`, the last step. When the epoch cap binds, the schedule then
+                // depends on the step count alone, which makes such a run repeatable.
+                let clock = elapsed().as_secs_f64() / deadline.as_secs_f64().max(1e-9);
+                let work = cfg.max_epochs.map_or(0.0, |m| {
+                    state.steps as f64 / (m.max(1) * steps_in_epoch) as f64
+                });
+                let progress = clock.max(work);
                 let lr = cfg.schedule.at(progress);
                 let n = b.len();
-                let x = Tensor::<4>::from_data(TensorData::new(b.images, [n, 1, SIDE, SIDE]), &train_device);
+                let x = Tensor::<4>::from_data(
+                    TensorData::new(b.images, [n, 1, SIDE, SIDE]),
+                    &train_device,
+                );
                 let y = Tensor::<1, Int>::from_data(TensorData::new(b.labels, [n]), &train_device);
                 let loss = loss_fn.forward(model.forward(x), y);
                 let loss_value = loss.clone().into_scalar::<f32>() as f64;
@@ -352,14 +367,20 @@ impl Session<'_> {
                 state.next_epoch += 1;
             }
             let throughput = epoch_images as f64 / epoch_train_time.as_secs_f64().max(1e-9);
-            let mean_loss = if loss_count > 0 { loss_sum / loss_count as f64 } else { f64::NAN };
+            let mean_loss = if loss_count > 0 {
+                loss_sum / loss_count as f64
+            } else {
+                f64::NAN
+            };
             // A pass between epochs must leave time for the final one at the deadline, and
             // passes are spaced at least 1/25 of the budget apart so that short epochs in a
             // long budget do not spend a large share of it on validation.
             let now = elapsed().as_secs_f64();
             let room = now + 2.2 * state.validation_seconds < budget.as_secs_f64();
             let spaced = now - last_validation_at >= budget.as_secs_f64() / 25.0;
-            let validate_now = since_validation > 0 && (!epoch_done || (room && spaced));
+            let last_epoch = cfg.max_epochs.is_some_and(|m| state.next_epoch >= m);
+            let validate_now =
+                since_validation > 0 && (!epoch_done || last_epoch || (room && spaced));
             if !validate_now {
                 continue 'epochs;
             }
