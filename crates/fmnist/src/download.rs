@@ -96,19 +96,12 @@ fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::build;
+    use crate::idx::build::{self, gzip};
     use crate::sha256_hex;
-    use flate2::{Compression, write::GzEncoder};
     use std::collections::HashMap;
     use std::io::{BufRead, BufReader};
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
-    }
 
     /// A tiny HTTP/1.1 server on 127.0.0.1 serving `files`; answers 404 for anything else.
     /// It serves `requests` requests, then stops. Returns its base URL and a request log.

@@ -126,6 +126,15 @@ pub(crate) fn check_pair(
 /// Builders for IDX content, shared by the tests of this crate.
 #[cfg(test)]
 pub(crate) mod build {
+    use flate2::{Compression, write::GzEncoder};
+    use std::io::Write;
+
+    pub fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
     pub fn images(count: u32, rows: u32, cols: u32, fill: impl Fn(usize) -> u8) -> Vec<u8> {
         let mut v = Vec::new();
         for x in [super::IMAGES_MAGIC, count, rows, cols] {

@@ -118,15 +118,8 @@ impl FashionMnist {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flate2::{Compression, write::GzEncoder};
-    use std::io::Write;
+    use idx::build::gzip;
     use std::path::Path;
-
-    fn gzip(bytes: &[u8]) -> Vec<u8> {
-        let mut enc = GzEncoder::new(Vec::new(), Compression::fast());
-        enc.write_all(bytes).unwrap();
-        enc.finish().unwrap()
-    }
 
     fn contents() -> [Vec<u8>; 4] {
         [
