@@ -1,7 +1,11 @@
 //! What a run is compared with: AutoML Vision's recorded results on Fashion-MNIST (kept as
 //! data in `data/reference-results.json`, with their source) and the comparison table.
 
+mod run_report;
+
+pub use run_report::{RunFileError, RunMetrics, SavedRun, render_markdown};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -75,6 +79,21 @@ pub struct RunSummary {
     pub precision_at_0_5: f64,
     pub recall_at_0_5: f64,
     pub accuracy: f64,
+}
+
+/// `1h02m03s`, `4m05s`, `12.3s`: compact, and exact enough to compare with a budget.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 {
+        return format!("{secs:.1}s");
+    }
+    let whole = d.as_secs();
+    let (h, m, s) = (whole / 3600, whole / 60 % 60, whole % 60);
+    if h > 0 {
+        format!("{h}h{m:02}m{s:02}s")
+    } else {
+        format!("{m}m{s:02}s")
+    }
 }
 
 fn pct(v: f64) -> String {
@@ -163,6 +182,13 @@ pub fn comparison_table(reference: &ReferenceResults, runs: &[RunSummary]) -> St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn formats_durations() {
+        assert_eq!(format_duration(Duration::from_secs_f64(12.34)), "12.3s");
+        assert_eq!(format_duration(Duration::from_secs(245)), "4m05s");
+        assert_eq!(format_duration(Duration::from_secs(3723)), "1h02m03s");
+    }
 
     #[test]
     fn bundled_reference_matches_the_post() {

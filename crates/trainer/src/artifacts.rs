@@ -110,6 +110,9 @@ impl RunPaths {
     pub fn history(&self) -> PathBuf {
         self.report_dir.join("history.csv")
     }
+    pub fn report_markdown(&self) -> PathBuf {
+        self.report_dir.join("report.md")
+    }
 }
 
 /// What a run was asked to do: enough to resume it.

@@ -63,20 +63,7 @@ pub fn tolerance(budget: Duration) -> Duration {
     (budget / 100).max(Duration::from_secs(5))
 }
 
-/// `1h02m03s`, `4m05s`, `12.3s`: compact, and exact enough to compare with a budget.
-pub fn format_duration(d: Duration) -> String {
-    let secs = d.as_secs_f64();
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
-    }
-    let whole = d.as_secs();
-    let (h, m, s) = (whole / 3600, whole / 60 % 60, whole % 60);
-    if h > 0 {
-        format!("{h}h{m:02}m{s:02}s")
-    } else {
-        format!("{m}m{s:02}s")
-    }
-}
+pub use report::format_duration;
 
 #[cfg(test)]
 mod tests {
@@ -125,12 +112,5 @@ mod tests {
             tolerance(Duration::from_secs(86_400)),
             Duration::from_secs(864)
         );
-    }
-
-    #[test]
-    fn formats_durations() {
-        assert_eq!(format_duration(Duration::from_secs_f64(12.34)), "12.3s");
-        assert_eq!(format_duration(Duration::from_secs(245)), "4m05s");
-        assert_eq!(format_duration(Duration::from_secs(3723)), "1h02m03s");
     }
 }

@@ -36,6 +36,8 @@ pub enum JobError {
     Metrics(#[from] MetricsError),
     #[error(transparent)]
     Report(#[from] ReportError),
+    #[error(transparent)]
+    RunFile(#[from] report::RunFileError),
     #[error(
         "invalid run name {0:?}: use letters, digits, '.', '_' and '-' only, not starting with '.'"
     )]
@@ -79,6 +81,31 @@ pub struct JobOutcome {
     pub card: ModelCard,
     pub report: MetricsReport,
     pub comparison: String,
+}
+
+/// Rebuilds `reports/NAME/report.md` from the run's saved files.
+pub fn write_report(paths: &RunPaths) -> Result<(), JobError> {
+    let run = report::SavedRun::load(&paths.report_dir, &paths.model_dir)?;
+    let markdown = report::render_markdown(&ReferenceResults::bundled()?, &run);
+    artifacts::write_atomic(&paths.report_markdown(), markdown.as_bytes())?;
+    Ok(())
+}
+
+/// The runs under `reports_dir` that have test metrics, by name.
+pub fn saved_run_names(reports_dir: &std::path::Path) -> Result<Vec<String>, JobError> {
+    let entries = std::fs::read_dir(reports_dir).map_err(|source| {
+        JobError::Artifact(ArtifactError::Read {
+            path: reports_dir.to_path_buf(),
+            source,
+        })
+    })?;
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("metrics.json").is_file())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    Ok(names)
 }
 
 pub fn validate_run_name(name: &str) -> Result<(), JobError> {
@@ -311,6 +338,7 @@ pub fn run_job(
         artifacts::predictions_csv(&predictions, &test_indices).as_bytes(),
     )?;
     artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
+    write_report(&paths)?;
     // An interrupted run keeps its checkpoint so that --resume can finish it.
     if outcome.stop_reason != crate::train::StopReason::Interrupted {
         let _ = std::fs::remove_dir_all(paths.checkpoint_dir());

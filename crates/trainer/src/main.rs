@@ -1,19 +1,64 @@
 use anyhow::{Context, Result};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use trainer::artifacts::RunPaths;
 use trainer::backend::Backend;
 use trainer::budget::{format_duration, parse_budget, tolerance};
-use trainer::job::{DataOptions, JobOptions, run_job};
+use trainer::job::{
+    DataOptions, JobOptions, run_job, saved_run_names, validate_run_name, write_report,
+};
 use trainer::progress::{Mode, Progress};
 use trainer::train::TrainConfig;
 
 /// Train a CNN on Fashion-MNIST within a wall-clock budget, evaluate it on the official test
 /// set, and compare it with Google AutoML Vision's published results.
 #[derive(Parser, Debug)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    train: Args,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Rebuild reports/NAME/report.md from saved files, without retraining.
+    Report {
+        /// The run to rebuild (repeatable); default: every run under --reports-dir.
+        #[arg(long = "run", value_name = "NAME")]
+        runs: Vec<String>,
+        #[arg(long, default_value = "models")]
+        models_dir: PathBuf,
+        #[arg(long, default_value = "reports")]
+        reports_dir: PathBuf,
+    },
+}
+
+fn rebuild_reports(runs: Vec<String>, models_dir: PathBuf, reports_dir: PathBuf) -> Result<()> {
+    let runs = if runs.is_empty() {
+        saved_run_names(&reports_dir)?
+    } else {
+        runs
+    };
+    anyhow::ensure!(
+        !runs.is_empty(),
+        "no runs with a metrics.json under {}",
+        reports_dir.display()
+    );
+    for name in runs {
+        validate_run_name(&name)?;
+        let paths = RunPaths::new(&models_dir, &reports_dir, &name);
+        write_report(&paths).with_context(|| format!("rebuilding the report of run {name:?}"))?;
+        println!("{}", paths.report_markdown().display());
+    }
+    Ok(())
+}
+
+#[derive(clap::Args, Debug)]
 struct Args {
     /// Wall-clock budget for training, validation included: 90s, 30m, 1h, 24h, 1h30m.
     #[arg(long, default_value = "1h")]
@@ -66,7 +111,19 @@ struct Args {
 }
 
 fn main() -> Result<()> {
-    let args = Args::parse();
+    let cli = Cli::parse();
+    if let Some(Command::Report {
+        runs,
+        models_dir,
+        reports_dir,
+    }) = cli.command
+    {
+        return rebuild_reports(runs, models_dir, reports_dir);
+    }
+    train(cli.train)
+}
+
+fn train(args: Args) -> Result<()> {
     let budget = parse_budget(&args.budget)?;
     anyhow::ensure!(args.batch_size > 0, "--batch-size must be at least 1");
     anyhow::ensure!(
@@ -161,7 +218,7 @@ fn main() -> Result<()> {
     println!(
         "Model: {}\nReport: {}",
         outcome.paths.model_dir.display(),
-        outcome.paths.report_dir.display()
+        outcome.paths.report_markdown().display()
     );
     Ok(())
 }

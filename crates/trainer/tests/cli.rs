@@ -212,6 +212,12 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
         assert!((sum - 1.0).abs() < 1e-3, "row {i} sums to {sum}");
     }
 
+    let report = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(
+        report.contains(&format!("{:.1}%", accuracy * 100.0)),
+        "{report}"
+    );
+
     let history = std::fs::read_to_string(report_dir.join("history.csv")).unwrap();
     assert!(history.starts_with("epoch,epochs_completed,steps,elapsed_seconds,learning_rate,train_loss,validation_loss,validation_accuracy"));
     assert!(history.lines().count() >= 2);
@@ -373,4 +379,75 @@ fn bad_flags_and_bad_data_fail_with_clear_messages() {
                 .count()
                 == 0
     );
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn report_subcommand_rebuilds_the_report_from_saved_files() {
+    // The committed reference run stands in for any finished run.
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let work = tempfile::tempdir().unwrap();
+    copy_dir(
+        &repo.join("models/reference-1h"),
+        &work.path().join("models/reference-1h"),
+    );
+    copy_dir(
+        &repo.join("reports/reference-1h"),
+        &work.path().join("reports/reference-1h"),
+    );
+    let _ = std::fs::remove_file(work.path().join("reports/reference-1h/report.md"));
+
+    let out = trainer(work.path())
+        .args(["report", "--run", "reference-1h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let md = std::fs::read_to_string(work.path().join("reports/reference-1h/report.md")).unwrap();
+    let metrics = json(&work.path().join("reports/reference-1h/metrics.json"));
+    let row = md
+        .lines()
+        .find(|l| l.starts_with("| reference-1h (flex)"))
+        .expect("our row");
+    for key in [
+        "accuracy",
+        "average_precision_micro",
+        "roc_auc_macro_ovr",
+        "recall_at_0_5_micro",
+    ] {
+        let shown = format!("{:.1}%", metrics[key].as_f64().unwrap() * 100.0);
+        assert!(row.contains(&shown), "{key}: {shown} not in {row}");
+    }
+    assert!(
+        md.contains("AutoML paid") && md.contains("| Shirt |"),
+        "{md}"
+    );
+
+    // Without --run, every run found is rebuilt; a corrupt file is named.
+    std::fs::write(work.path().join("reports/reference-1h/metrics.json"), b"{").unwrap();
+    let out = trainer(work.path()).arg("report").output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("metrics.json") && !text(&out).contains("panicked"),
+        "{}",
+        text(&out)
+    );
+    std::fs::remove_file(work.path().join("models/reference-1h/model.json")).unwrap();
+    std::fs::write(
+        work.path().join("reports/reference-1h/metrics.json"),
+        serde_json::to_vec(&metrics).unwrap(),
+    )
+    .unwrap();
+    let out = trainer(work.path())
+        .args(["report", "--run", "reference-1h"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(text(&out).contains("model.json"), "{}", text(&out));
 }

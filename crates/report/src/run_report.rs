@@ -1,0 +1,232 @@
+//! A run's report, rebuilt from the files the run saved: `reports/NAME/metrics.json` and
+//! `models/NAME/model.json`. Nothing here retrains or re-evaluates anything.
+
+use crate::{ReferenceResults, RunSummary, comparison_table, format_duration};
+use metrics::Metrics;
+use serde::Deserialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum RunFileError {
+    #[error("cannot read {path}: {source}; re-run training or `evaluate` to recreate it")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is corrupt or from another version: {reason}")]
+    Parse { path: PathBuf, reason: String },
+}
+
+/// The part of `metrics.json` a report shows.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct RunMetrics {
+    pub run_name: String,
+    pub class_names: Vec<String>,
+    pub budget: String,
+    pub training_seconds: f64,
+    pub stop_reason: String,
+    pub backend: String,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+}
+
+/// One run as saved on disk.
+#[derive(Debug, Clone)]
+pub struct SavedRun {
+    pub metrics: RunMetrics,
+    /// `model.json` as written, shown verbatim as the run's configuration.
+    pub model_card: serde_json::Value,
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunFileError> {
+    let bytes = std::fs::read(path).map_err(|source| RunFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| RunFileError::Parse {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+impl SavedRun {
+    pub fn load(report_dir: &Path, model_dir: &Path) -> Result<Self, RunFileError> {
+        Ok(Self {
+            metrics: read_json(&report_dir.join("metrics.json"))?,
+            model_card: read_json(&model_dir.join("model.json"))?,
+        })
+    }
+
+    pub fn summary(&self) -> RunSummary {
+        let m = &self.metrics;
+        RunSummary {
+            name: format!("{} ({})", m.run_name, m.backend),
+            budget: m.budget.clone(),
+            time_used: format_duration(Duration::from_secs_f64(m.training_seconds.max(0.0))),
+            average_precision_micro: m.metrics.average_precision_micro,
+            average_precision_macro: m.metrics.average_precision_macro,
+            roc_auc_macro_ovr: m.metrics.roc_auc_macro_ovr,
+            precision_at_0_5: m.metrics.precision_at_0_5_micro,
+            recall_at_0_5: m.metrics.recall_at_0_5_micro,
+            accuracy: m.metrics.accuracy,
+        }
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+/// `report.md`: the article's table with this run added, per-class figures, the confusion
+/// matrix and the configuration.
+pub fn render_markdown(reference: &ReferenceResults, run: &SavedRun) -> String {
+    let m = &run.metrics;
+    let mut out = String::new();
+    let _ = writeln!(out, "# Run `{}`\n", m.run_name);
+    let _ = writeln!(
+        out,
+        "Trained on the {} backend for {} of a {} budget (stop: {}). Evaluated once on the \
+         official Fashion-MNIST test set ({} images).\n",
+        m.backend,
+        format_duration(Duration::from_secs_f64(m.training_seconds.max(0.0))),
+        m.budget,
+        m.stop_reason.replace('_', " "),
+        m.metrics.examples
+    );
+    let _ = writeln!(out, "## Compared with AutoML Vision\n");
+    let _ = writeln!(out, "{}\n", comparison_table(reference, &[run.summary()]));
+    let _ = writeln!(
+        out,
+        "AutoML's rows: {}, \"{}\" ({}), {}. {}\n",
+        reference.source.author,
+        reference.source.title,
+        reference.source.publisher,
+        reference.source.date,
+        reference.metric_notes
+    );
+    let _ = writeln!(out, "## Per class\n");
+    let _ = writeln!(
+        out,
+        "| class | support | precision | recall | F1 | avg precision | ROC AUC | precision@0.5 | recall@0.5 |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
+    for c in &m.metrics.per_class {
+        let name = m
+            .class_names
+            .get(c.class)
+            .cloned()
+            .unwrap_or_else(|| c.class.to_string());
+        let _ = writeln!(
+            out,
+            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            c.support,
+            pct(Some(c.precision)),
+            pct(Some(c.recall)),
+            pct(Some(c.f1)),
+            pct(c.average_precision),
+            pct(c.roc_auc),
+            pct(Some(c.precision_at_0_5)),
+            pct(c.recall_at_0_5)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n## Confusion matrix\n\nRows: true class; columns: predicted class.\n"
+    );
+    let names: Vec<String> = (0..m.metrics.num_classes)
+        .map(|i| {
+            m.class_names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| i.to_string())
+        })
+        .collect();
+    let _ = writeln!(out, "| true \\ predicted | {} |", names.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
+    for (name, row) in names.iter().zip(&m.metrics.confusion_matrix) {
+        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
+    }
+    let config = serde_json::to_string_pretty(&run.model_card).unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "\n## Configuration (`model.json`)\n\n```json\n{config}\n```"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn saved_run() -> SavedRun {
+        let labels = [0, 1, 2, 2, 1, 0];
+        let probs = vec![
+            vec![0.7, 0.2, 0.1],
+            vec![0.3, 0.4, 0.3],
+            vec![0.1, 0.1, 0.8],
+            vec![0.5, 0.1, 0.4],
+            vec![0.2, 0.6, 0.2],
+            vec![0.4, 0.4, 0.2],
+        ];
+        SavedRun {
+            metrics: RunMetrics {
+                run_name: "demo".into(),
+                class_names: vec!["a".into(), "b".into(), "c".into()],
+                budget: "5m".into(),
+                training_seconds: 297.0,
+                stop_reason: "budget_reached".into(),
+                backend: "flex".into(),
+                metrics: metrics::evaluate(&labels, &probs, 3).unwrap(),
+            },
+            model_card: serde_json::json!({"seed": 42}),
+        }
+    }
+
+    #[test]
+    fn markdown_table_shows_the_numbers_of_metrics_json() {
+        let run = saved_run();
+        let md = render_markdown(&ReferenceResults::bundled().unwrap(), &run);
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| demo (flex)"))
+            .expect("our row");
+        let m = &run.metrics.metrics;
+        for v in [
+            m.average_precision_micro,
+            m.average_precision_macro,
+            m.roc_auc_macro_ovr,
+            m.precision_at_0_5_micro,
+            m.recall_at_0_5_micro,
+            m.accuracy,
+        ] {
+            let shown = format!("{:.1}%", v * 100.0);
+            assert!(row.contains(&shown), "{shown} not in {row}");
+        }
+        assert!(md.contains("| c | 2 | 100.0% | 50.0% |"), "{md}");
+        assert!(md.contains("| c | 1 | 0 | 1 |"), "{md}");
+        assert!(md.contains("\"seed\": 42"));
+        assert!(md.contains("4m57s of a 5m budget"));
+    }
+
+    #[test]
+    fn missing_or_corrupt_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = SavedRun::load(dir.path(), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("metrics.json"), "{err}");
+        std::fs::write(dir.path().join("metrics.json"), b"{ not json").unwrap();
+        let err = SavedRun::load(dir.path(), dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("metrics.json") && err.contains("corrupt"),
+            "{err}"
+        );
+    }
+}
