@@ -1,7 +1,10 @@
 //! What a run is compared with: AutoML Vision's recorded results on Fashion-MNIST (kept as
 //! data in `data/reference-results.json`, with their source) and the comparison table.
 
+mod charts;
 mod run_report;
+
+pub use charts::{CHART_SIZE, ChartError, comparison_chart};
 
 pub use run_report::{RunFileError, RunMetrics, SavedRun, render_markdown};
 use serde::{Deserialize, Serialize};

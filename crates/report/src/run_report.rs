@@ -99,6 +99,7 @@ pub fn render_markdown(reference: &ReferenceResults, run: &SavedRun) -> String {
     );
     let _ = writeln!(out, "## Compared with AutoML Vision\n");
     let _ = writeln!(out, "{}\n", comparison_table(reference, &[run.summary()]));
+    let _ = writeln!(out, "![Comparison with AutoML Vision](comparison.svg)\n");
     let _ = writeln!(
         out,
         "AutoML's rows: {}, \"{}\" ({}), {}. {}\n",

@@ -38,6 +38,8 @@ pub enum JobError {
     Report(#[from] ReportError),
     #[error(transparent)]
     RunFile(#[from] report::RunFileError),
+    #[error(transparent)]
+    Chart(#[from] report::ChartError),
     #[error(
         "invalid run name {0:?}: use letters, digits, '.', '_' and '-' only, not starting with '.'"
     )]
@@ -86,7 +88,13 @@ pub struct JobOutcome {
 /// Rebuilds `reports/NAME/report.md` from the run's saved files.
 pub fn write_report(paths: &RunPaths) -> Result<(), JobError> {
     let run = report::SavedRun::load(&paths.report_dir, &paths.model_dir)?;
-    let markdown = report::render_markdown(&ReferenceResults::bundled()?, &run);
+    let reference = ReferenceResults::bundled()?;
+    report::comparison_chart(
+        &reference,
+        &[run.summary()],
+        &paths.report_dir.join("comparison"),
+    )?;
+    let markdown = report::render_markdown(&reference, &run);
     artifacts::write_atomic(&paths.report_markdown(), markdown.as_bytes())?;
     Ok(())
 }

@@ -1,0 +1,260 @@
+//! Charts of a report, each drawn once per backend: SVG (sharp, for the page) and PNG (for
+//! places that show images only). Text uses DejaVu Sans, embedded, so a chart looks the same
+//! on a machine without fonts (CI has none).
+
+use crate::{ReferenceResults, RunSummary};
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum ChartError {
+    #[error("cannot draw {path}: {reason}")]
+    Draw { path: PathBuf, reason: String },
+    #[error("the embedded chart font cannot be loaded")]
+    Font,
+}
+
+const FONT: &str = "sans-serif";
+static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
+
+fn ensure_font() -> Result<(), ChartError> {
+    static REGISTER: Once = Once::new();
+    let mut ok = true;
+    REGISTER.call_once(|| ok = register_font(FONT, FontStyle::Normal, FONT_BYTES).is_ok());
+    if ok { Ok(()) } else { Err(ChartError::Font) }
+}
+
+pub const CHART_SIZE: (u32, u32) = (1000, 600);
+
+/// A chart that can be drawn on any plotters backend.
+trait Chart {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>;
+}
+
+/// Writes `stem.svg` and `stem.png` with the same drawing.
+fn draw_both(stem: &Path, chart: &impl Chart) -> Result<(), ChartError> {
+    ensure_font()?;
+    let svg = stem.with_extension("svg");
+    let png = stem.with_extension("png");
+    let fail = |path: &Path| {
+        let path = path.to_path_buf();
+        move |reason: String| ChartError::Draw {
+            path: path.clone(),
+            reason,
+        }
+    };
+    chart
+        .draw(SVGBackend::new(&svg, CHART_SIZE).into_drawing_area())
+        .map_err(fail(&svg))?;
+    chart
+        .draw(BitMapBackend::new(&png, CHART_SIZE).into_drawing_area())
+        .map_err(fail(&png))?;
+    Ok(())
+}
+
+const METRICS: [&str; 4] = [
+    "accuracy",
+    "avg precision (micro)",
+    "precision@0.5",
+    "recall@0.5",
+];
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(150, 150, 150),
+    RGBColor(90, 90, 90),
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+];
+
+/// Grouped bars: AutoML free and paid, then each run, on the four metrics AutoML reports.
+pub fn comparison_chart(
+    reference: &ReferenceResults,
+    runs: &[RunSummary],
+    stem: &Path,
+) -> Result<(), ChartError> {
+    let mut series: Vec<(String, [f64; 4])> = reference
+        .automl
+        .iter()
+        .map(|a| {
+            (
+                a.mode.clone(),
+                [a.accuracy, a.average_precision, a.precision, a.recall],
+            )
+        })
+        .collect();
+    series.extend(runs.iter().map(|r| {
+        (
+            r.name.clone(),
+            [
+                r.accuracy,
+                r.average_precision_micro,
+                r.precision_at_0_5,
+                r.recall_at_0_5,
+            ],
+        )
+    }));
+    let lowest = series
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .fold(1.0, f64::min);
+    let y_floor = ((lowest - 0.05) * 20.0).floor() / 20.0;
+    let y_floor = y_floor.clamp(0.0, 0.95);
+    draw_both(stem, &Comparison { series, y_floor })
+}
+
+struct Comparison {
+    series: Vec<(String, [f64; 4])>,
+    y_floor: f64,
+}
+
+impl Chart for Comparison {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        draw_comparison(root, &self.series, self.y_floor)
+    }
+}
+
+fn draw_comparison<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    series: &[(String, [f64; 4])],
+    y_floor: f64,
+) -> Result<(), String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            "Test set: this project vs Google AutoML Vision (statworx, 2018)",
+            (FONT, 24),
+        )
+        .margin(16)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..METRICS.len() as f64, y_floor..1.0)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .max_light_lines(1)
+        // Ticks every half unit put one at the centre of each group of bars; only those
+        // get a name.
+        .x_labels(METRICS.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let group = x - 0.5;
+            if (group - group.round()).abs() < 1e-6 && group >= 0.0 {
+                METRICS
+                    .get(group.round() as usize)
+                    .map_or(String::new(), |m| m.to_string())
+            } else {
+                String::new()
+            }
+        })
+        .y_desc("score")
+        .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+        .label_style((FONT, 16))
+        .axis_desc_style((FONT, 16))
+        .draw()
+        .map_err(err)?;
+    let width = 0.8 / series.len() as f64;
+    for (s, (name, values)) in series.iter().enumerate() {
+        let color = PALETTE[s % PALETTE.len()];
+        let bars = values.iter().enumerate().map(move |(g, &v)| {
+            let left = g as f64 + 0.1 + s as f64 * width;
+            Rectangle::new([(left, y_floor), (left + width * 0.92, v)], color.filled())
+        });
+        chart
+            .draw_series(bars)
+            .map_err(err)?
+            .label(name.as_str())
+            .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.filled()));
+        let labels = values.iter().enumerate().map(move |(g, &v)| {
+            let center = g as f64 + 0.1 + (s as f64 + 0.46) * width;
+            Text::new(
+                format!("{:.1}", v * 100.0),
+                (center, v),
+                (FONT, 13)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(plotters::style::text_anchor::Pos::new(
+                        plotters::style::text_anchor::HPos::Center,
+                        plotters::style::text_anchor::VPos::Bottom,
+                    )),
+            )
+        });
+        chart.draw_series(labels).map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 15))
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run() -> RunSummary {
+        RunSummary {
+            name: "demo (flex)".into(),
+            budget: "5m".into(),
+            time_used: "4m57s".into(),
+            average_precision_micro: 0.966,
+            average_precision_macro: 0.949,
+            roc_auc_macro_ovr: 0.992,
+            precision_at_0_5: 0.913,
+            recall_at_0_5: 0.882,
+            accuracy: 0.897,
+        }
+    }
+
+    #[test]
+    fn comparison_chart_writes_valid_svg_and_png_of_the_expected_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("comparison");
+        comparison_chart(&ReferenceResults::bundled().unwrap(), &[run()], &stem).unwrap();
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.contains("width=\"1000\""),
+            "{}",
+            &svg[..200.min(svg.len())]
+        );
+        for label in [
+            "AutoML free",
+            "AutoML paid",
+            "demo (flex)",
+            "recall@0.5",
+            "89.7",
+            "93.9",
+        ] {
+            assert!(svg.contains(label), "{label} missing from the SVG");
+        }
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        // IHDR: width and height, big-endian, at bytes 16..24.
+        let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+        assert_eq!((width, height), CHART_SIZE);
+        assert!(
+            png.len() > 10_000,
+            "a blank image compresses to almost nothing"
+        );
+    }
+
+    #[test]
+    fn unwritable_target_is_an_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("missing-folder").join("comparison");
+        let err = comparison_chart(&ReferenceResults::bundled().unwrap(), &[run()], &stem)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("comparison."), "{err}");
+    }
+}
