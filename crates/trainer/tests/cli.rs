@@ -428,6 +428,14 @@ fn report_subcommand_rebuilds_the_report_from_saved_files() {
         md.contains("AutoML paid") && md.contains("| Shirt |"),
         "{md}"
     );
+    assert!(md.contains("comparison.svg"));
+    for chart in ["comparison.svg", "comparison.png"] {
+        let path = work.path().join("reports/reference-1h").join(chart);
+        assert!(
+            std::fs::metadata(&path).map_or(0, |m| m.len()) > 5_000,
+            "{chart}"
+        );
+    }
 
     // Without --run, every run found is rebuilt; a corrupt file is named.
     std::fs::write(work.path().join("reports/reference-1h/metrics.json"), b"{").unwrap();
