@@ -45,8 +45,8 @@ pub struct TrainConfig {
     pub augmentation: Augmentation,
     /// Stop after this many validation passes without a better validation accuracy.
     pub patience: Option<usize>,
-    /// Stop after this many epochs even if budget is left (fixes the amount of work, which
-    /// makes a run reproducible; the budget still applies).
+    /// Stop after this many epochs even if budget is left: fixes the amount of work and,
+    /// with it, the schedule (the budget still applies).
     pub max_epochs: Option<usize>,
 }
 
@@ -312,7 +312,7 @@ impl Session<'_> {
                 let step_start = Instant::now();
                 // The schedule ends at whichever comes first: the deadline or, with
                 // `max_epochs`, the last step. When the epoch cap binds, the schedule then
-                // depends on the step count alone, which makes such a run repeatable.
+                // depends on the step count alone, not on the machine's speed.
                 let clock = elapsed().as_secs_f64() / deadline.as_secs_f64().max(1e-9);
                 let work = cfg.max_epochs.map_or(0.0, |m| {
                     state.steps as f64 / (m.max(1) * steps_in_epoch) as f64
