@@ -2,7 +2,7 @@
 //! places that show images only). Text uses DejaVu Sans, embedded, so a chart looks the same
 //! on a machine without fonts (CI has none).
 
-use crate::{ReferenceResults, RunSummary};
+use crate::{HistoryRow, ReferenceResults, RunSummary};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
@@ -197,6 +197,167 @@ fn draw_comparison<DB: DrawingBackend>(
     root.present().map_err(err)
 }
 
+/// Validation accuracy (and, below, the losses) against wall-clock minutes, with AutoML's test
+/// accuracies as horizontal lines and the budget as a vertical line.
+pub fn learning_curve_chart(
+    reference: &ReferenceResults,
+    history: &[HistoryRow],
+    budget_seconds: f64,
+    stem: &Path,
+) -> Result<(), ChartError> {
+    let automl = reference
+        .automl
+        .iter()
+        .map(|a| (format!("{} (test)", a.mode), a.accuracy))
+        .collect();
+    draw_both(
+        stem,
+        &LearningCurve {
+            history: history.to_vec(),
+            budget_minutes: budget_seconds / 60.0,
+            automl,
+        },
+    )
+}
+
+struct LearningCurve {
+    history: Vec<HistoryRow>,
+    budget_minutes: f64,
+    automl: Vec<(String, f64)>,
+}
+
+impl Chart for LearningCurve {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(err)?;
+        let (upper, lower) = root.split_vertically(CHART_SIZE.1 * 65 / 100);
+        let x_max = self.budget_minutes.max(1e-3) * 1.04;
+        let accuracies = self.history.iter().map(|r| r.validation_accuracy);
+        let lowest = accuracies
+            .chain(self.automl.iter().map(|a| a.1))
+            .fold(1.0, f64::min);
+        let y_floor = (((lowest - 0.02) * 50.0).floor() / 50.0).clamp(0.0, 0.98);
+
+        let mut top = ChartBuilder::on(&upper)
+            .caption("Learning curve", (FONT, 24))
+            .margin(16)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, y_floor..1.0)
+            .map_err(err)?;
+        top.configure_mesh()
+            .max_light_lines(1)
+            .y_desc("validation accuracy")
+            .y_label_formatter(&|v| format!("{:.0}%", v * 100.0))
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(err)?;
+        let blue = PALETTE[2];
+        top.draw_series(LineSeries::new(
+            self.history
+                .iter()
+                .map(|r| (r.elapsed_seconds / 60.0, r.validation_accuracy)),
+            blue.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label("this run (validation)")
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], blue.stroke_width(2)));
+        top.draw_series(self.history.iter().map(|r| {
+            Circle::new(
+                (r.elapsed_seconds / 60.0, r.validation_accuracy),
+                3,
+                blue.filled(),
+            )
+        }))
+        .map_err(err)?;
+        for (i, (name, accuracy)) in self.automl.iter().enumerate() {
+            let color = PALETTE[i % 2];
+            top.draw_series(DashedLineSeries::new(
+                [(0.0, *accuracy), (x_max, *accuracy)],
+                8,
+                5,
+                color.stroke_width(2),
+            ))
+            .map_err(err)?
+            .label(format!("{name} {:.1}%", accuracy * 100.0))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2)));
+        }
+        let red = PALETTE[5];
+        top.draw_series(LineSeries::new(
+            [(self.budget_minutes, y_floor), (self.budget_minutes, 1.0)],
+            red.stroke_width(2),
+        ))
+        .map_err(err)?
+        .label(format!("budget ({:.0} min)", self.budget_minutes))
+        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], red.stroke_width(2)));
+        top.configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 14))
+            .draw()
+            .map_err(err)?;
+
+        let loss_max = self
+            .history
+            .iter()
+            .flat_map(|r| [r.train_loss, r.validation_loss])
+            .filter(|v| v.is_finite())
+            .fold(0.0, f64::max)
+            .max(1e-3)
+            * 1.1;
+        let mut bottom = ChartBuilder::on(&lower)
+            .margin(16)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..x_max, 0.0..loss_max)
+            .map_err(err)?;
+        bottom
+            .configure_mesh()
+            .max_light_lines(1)
+            .x_desc("wall-clock minutes since training started")
+            .y_desc("loss")
+            .label_style((FONT, 15))
+            .axis_desc_style((FONT, 15))
+            .draw()
+            .map_err(err)?;
+        for (name, color, pick) in [
+            (
+                "train loss",
+                PALETTE[3],
+                (|r: &HistoryRow| r.train_loss) as fn(&HistoryRow) -> f64,
+            ),
+            ("validation loss", PALETTE[2], |r: &HistoryRow| {
+                r.validation_loss
+            }),
+        ] {
+            bottom
+                .draw_series(LineSeries::new(
+                    self.history
+                        .iter()
+                        .filter(|r| pick(r).is_finite())
+                        .map(|r| (r.elapsed_seconds / 60.0, pick(r))),
+                    color.stroke_width(2),
+                ))
+                .map_err(err)?
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+        }
+        bottom
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font((FONT, 14))
+            .draw()
+            .map_err(err)?;
+        root.present().map_err(err)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +407,39 @@ mod tests {
             png.len() > 10_000,
             "a blank image compresses to almost nothing"
         );
+    }
+
+    #[test]
+    fn learning_curve_writes_valid_svg_and_png() {
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("learning_curve");
+        let history: Vec<HistoryRow> = (1..=5)
+            .map(|i| HistoryRow {
+                elapsed_seconds: 60.0 * i as f64,
+                train_loss: 1.0 / i as f64,
+                validation_loss: 1.1 / i as f64,
+                validation_accuracy: 0.8 + 0.02 * i as f64,
+            })
+            .collect();
+        learning_curve_chart(
+            &ReferenceResults::bundled().unwrap(),
+            &history,
+            300.0,
+            &stem,
+        )
+        .unwrap();
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        for label in [
+            "AutoML paid (test) 93.9%",
+            "budget (5 min)",
+            "validation accuracy",
+            "train loss",
+        ] {
+            assert!(svg.contains(label), "{label} missing from the SVG");
+        }
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(png.len() > 10_000);
     }
 
     #[test]

@@ -4,9 +4,11 @@
 mod charts;
 mod run_report;
 
-pub use charts::{CHART_SIZE, ChartError, comparison_chart};
+pub use charts::{CHART_SIZE, ChartError, comparison_chart, learning_curve_chart};
 
-pub use run_report::{RunFileError, RunMetrics, SavedRun, render_markdown};
+pub use run_report::{
+    HistoryRow, RunFileError, RunMetrics, SavedRun, read_history, render_markdown,
+};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use thiserror::Error;

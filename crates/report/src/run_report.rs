@@ -27,6 +27,7 @@ pub struct RunMetrics {
     pub run_name: String,
     pub class_names: Vec<String>,
     pub budget: String,
+    pub budget_seconds: f64,
     pub training_seconds: f64,
     pub stop_reason: String,
     pub backend: String,
@@ -40,6 +41,61 @@ pub struct SavedRun {
     pub metrics: RunMetrics,
     /// `model.json` as written, shown verbatim as the run's configuration.
     pub model_card: serde_json::Value,
+    pub history: Vec<HistoryRow>,
+}
+
+/// One validation pass of `history.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HistoryRow {
+    pub elapsed_seconds: f64,
+    pub train_loss: f64,
+    pub validation_loss: f64,
+    pub validation_accuracy: f64,
+}
+
+/// Reads the columns a chart needs from `history.csv`, by header name.
+pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>, RunFileError> {
+    let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let bad = |reason: String| RunFileError::Parse {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let column = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| bad(format!("no column {name:?} in the header")))
+    };
+    let cols = [
+        column("elapsed_seconds")?,
+        column("train_loss")?,
+        column("validation_loss")?,
+        column("validation_accuracy")?,
+    ];
+    lines
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            let cells: Vec<&str> = line.split(',').collect();
+            let value = |c: usize| -> Result<f64, RunFileError> {
+                cells
+                    .get(c)
+                    .and_then(|v| v.trim().parse::<f64>().ok())
+                    .ok_or_else(|| bad(format!("line {}: not a number in column {}", i + 2, c + 1)))
+            };
+            Ok(HistoryRow {
+                elapsed_seconds: value(cols[0])?,
+                train_loss: value(cols[1])?,
+                validation_loss: value(cols[2])?,
+                validation_accuracy: value(cols[3])?,
+            })
+        })
+        .collect()
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunFileError> {
@@ -58,6 +114,7 @@ impl SavedRun {
         Ok(Self {
             metrics: read_json(&report_dir.join("metrics.json"))?,
             model_card: read_json(&model_dir.join("model.json"))?,
+            history: read_history(&report_dir.join("history.csv"))?,
         })
     }
 
@@ -100,6 +157,10 @@ pub fn render_markdown(reference: &ReferenceResults, run: &SavedRun) -> String {
     let _ = writeln!(out, "## Compared with AutoML Vision\n");
     let _ = writeln!(out, "{}\n", comparison_table(reference, &[run.summary()]));
     let _ = writeln!(out, "![Comparison with AutoML Vision](comparison.svg)\n");
+    let _ = writeln!(
+        out,
+        "## Learning curve\n\n![Learning curve](learning_curve.svg)\n"
+    );
     let _ = writeln!(
         out,
         "AutoML's rows: {}, \"{}\" ({}), {}. {}\n",
@@ -179,12 +240,14 @@ mod tests {
                 run_name: "demo".into(),
                 class_names: vec!["a".into(), "b".into(), "c".into()],
                 budget: "5m".into(),
+                budget_seconds: 300.0,
                 training_seconds: 297.0,
                 stop_reason: "budget_reached".into(),
                 backend: "flex".into(),
                 metrics: metrics::evaluate(&labels, &probs, 3).unwrap(),
             },
             model_card: serde_json::json!({"seed": 42}),
+            history: vec![],
         }
     }
 
@@ -212,6 +275,44 @@ mod tests {
         assert!(md.contains("| c | 1 | 0 | 1 |"), "{md}");
         assert!(md.contains("\"seed\": 42"));
         assert!(md.contains("4m57s of a 5m budget"));
+    }
+
+    #[test]
+    fn history_is_read_by_column_name_and_bad_rows_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.csv");
+        std::fs::write(
+            &path,
+            "epoch,elapsed_seconds,validation_accuracy,train_loss,validation_loss\n1,10.5,0.8,0.6,0.5\n",
+        )
+        .unwrap();
+        let rows = read_history(&path).unwrap();
+        assert_eq!(
+            rows,
+            vec![HistoryRow {
+                elapsed_seconds: 10.5,
+                train_loss: 0.6,
+                validation_loss: 0.5,
+                validation_accuracy: 0.8
+            }]
+        );
+        std::fs::write(
+            &path,
+            "elapsed_seconds,train_loss,validation_loss,validation_accuracy\n1,x,2,3\n",
+        )
+        .unwrap();
+        let err = read_history(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("history.csv") && err.contains("line 2"),
+            "{err}"
+        );
+        std::fs::write(&path, "epoch\n1\n").unwrap();
+        assert!(
+            read_history(&path)
+                .unwrap_err()
+                .to_string()
+                .contains("elapsed_seconds")
+        );
     }
 
     #[test]

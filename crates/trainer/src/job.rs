@@ -94,6 +94,12 @@ pub fn write_report(paths: &RunPaths) -> Result<(), JobError> {
         &[run.summary()],
         &paths.report_dir.join("comparison"),
     )?;
+    report::learning_curve_chart(
+        &reference,
+        &run.history,
+        run.metrics.budget_seconds,
+        &paths.report_dir.join("learning_curve"),
+    )?;
     let markdown = report::render_markdown(&reference, &run);
     artifacts::write_atomic(&paths.report_markdown(), markdown.as_bytes())?;
     Ok(())

@@ -429,7 +429,13 @@ fn report_subcommand_rebuilds_the_report_from_saved_files() {
         "{md}"
     );
     assert!(md.contains("comparison.svg"));
-    for chart in ["comparison.svg", "comparison.png"] {
+    assert!(md.contains("learning_curve.svg"));
+    for chart in [
+        "comparison.svg",
+        "comparison.png",
+        "learning_curve.svg",
+        "learning_curve.png",
+    ] {
         let path = work.path().join("reports/reference-1h").join(chart);
         assert!(
             std::fs::metadata(&path).map_or(0, |m| m.len()) > 5_000,
