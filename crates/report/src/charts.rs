@@ -4,6 +4,7 @@
 
 use crate::{HistoryRow, ReferenceResults, RunSummary};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::path::{Path, PathBuf};
@@ -54,6 +55,22 @@ fn draw_both(stem: &Path, chart: &impl Chart) -> Result<(), ChartError> {
         .draw(BitMapBackend::new(&png, CHART_SIZE).into_drawing_area())
         .map_err(fail(&png))?;
     Ok(())
+}
+
+type XyChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+fn draw_legend<'a, DB: DrawingBackend + 'a>(
+    chart: &mut XyChart<'a, DB>,
+    position: SeriesLabelPosition,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(|e| e.to_string())
 }
 
 const METRICS: [&str; 4] = [
@@ -186,14 +203,7 @@ fn draw_comparison<DB: DrawingBackend>(
         });
         chart.draw_series(labels).map_err(err)?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font((FONT, 15))
-        .draw()
-        .map_err(err)?;
+    draw_legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     root.present().map_err(err)
 }
 
@@ -291,13 +301,7 @@ impl Chart for LearningCurve {
         .map_err(err)?
         .label(format!("budget ({:.0} min)", self.budget_minutes))
         .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], red.stroke_width(2)));
-        top.configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut top, SeriesLabelPosition::LowerRight)?;
 
         let loss_max = self
             .history
@@ -346,14 +350,7 @@ impl Chart for LearningCurve {
                     PathElement::new([(x, y), (x + 18, y)], color.stroke_width(2))
                 });
         }
-        bottom
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(err)?;
+        draw_legend(&mut bottom, SeriesLabelPosition::UpperRight)?;
         root.present().map_err(err)
     }
 }

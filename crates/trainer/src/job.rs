@@ -86,21 +86,20 @@ pub struct JobOutcome {
 }
 
 /// Rebuilds `reports/NAME/report.md` from the run's saved files.
-pub fn write_report(paths: &RunPaths) -> Result<(), JobError> {
+pub fn write_report(paths: &RunPaths, reference: &ReferenceResults) -> Result<(), JobError> {
     let run = report::SavedRun::load(&paths.report_dir, &paths.model_dir)?;
-    let reference = ReferenceResults::bundled()?;
     report::comparison_chart(
-        &reference,
+        reference,
         &[run.summary()],
         &paths.report_dir.join("comparison"),
     )?;
     report::learning_curve_chart(
-        &reference,
+        reference,
         &run.history,
         run.metrics.budget_seconds,
         &paths.report_dir.join("learning_curve"),
     )?;
-    let markdown = report::render_markdown(&reference, &run);
+    let markdown = report::render_markdown(reference, &run);
     artifacts::write_atomic(&paths.report_markdown(), markdown.as_bytes())?;
     Ok(())
 }
@@ -243,25 +242,33 @@ pub fn run_job(
     if !dataset.verified {
         observer.note("the dataset does not match the official digests (--allow-unverified-data): results are not comparable with Fashion-MNIST's");
     }
+    let FashionMnist {
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+        digests,
+        verified,
+    } = dataset;
     let split = fmnist::split_train_validation(
-        dataset.train_images.count,
-        VALIDATION_SIZE.min(dataset.train_images.count / 6).max(1),
+        train_images.count,
+        VALIDATION_SIZE.min(train_images.count / 6).max(1),
         spec.seed,
     )?;
     let data = TrainData {
-        images: Arc::new(dataset.train_images.clone()),
-        labels: Arc::new(dataset.train_labels.clone()),
+        images: Arc::new(train_images),
+        labels: Arc::new(train_labels),
         train: split.train.clone(),
         validation: split.validation.clone(),
     };
     let dataset_info = DatasetInfo {
         dir: data_dir,
         downloaded,
-        verified: dataset.verified,
-        digests: dataset.digests.clone(),
+        verified,
+        digests,
         train_images: split.train.len(),
         validation_images: split.validation.len(),
-        test_images: dataset.test_images.count,
+        test_images: test_images.count,
     };
 
     let checkpoint = CheckpointDir {
@@ -285,11 +292,11 @@ pub fn run_job(
     .run(resume)?;
 
     // TEST is looked at once, by the final model only.
-    let test_indices: Vec<usize> = (0..dataset.test_images.count).collect();
+    let test_indices: Vec<usize> = (0..test_images.count).collect();
     let predictions = predict(
         &outcome.model,
-        Arc::new(dataset.test_images),
-        Arc::new(dataset.test_labels),
+        Arc::new(test_images),
+        Arc::new(test_labels),
         test_indices.clone(),
         spec.training.eval_batch_size,
         &device,
@@ -352,7 +359,7 @@ pub fn run_job(
         artifacts::predictions_csv(&predictions, &test_indices).as_bytes(),
     )?;
     artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
-    write_report(&paths)?;
+    write_report(&paths, &reference)?;
     // An interrupted run keeps its checkpoint so that --resume can finish it.
     if outcome.stop_reason != crate::train::StopReason::Interrupted {
         let _ = std::fs::remove_dir_all(paths.checkpoint_dir());

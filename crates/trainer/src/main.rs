@@ -49,10 +49,12 @@ fn rebuild_reports(runs: Vec<String>, models_dir: PathBuf, reports_dir: PathBuf)
         "no runs with a metrics.json under {}",
         reports_dir.display()
     );
+    let reference = report::ReferenceResults::bundled()?;
     for name in runs {
         validate_run_name(&name)?;
         let paths = RunPaths::new(&models_dir, &reports_dir, &name);
-        write_report(&paths).with_context(|| format!("rebuilding the report of run {name:?}"))?;
+        write_report(&paths, &reference)
+            .with_context(|| format!("rebuilding the report of run {name:?}"))?;
         println!("{}", paths.report_markdown().display());
     }
     Ok(())
