@@ -10,7 +10,7 @@ mod ranking;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-pub use ranking::{average_precision, roc_auc};
+pub use ranking::{CurvePoint, average_precision, precision_recall_curve, roc_auc, roc_curve};
 
 /// Score at or above which an (image, label) pair counts as predicted, as in AutoML's UI.
 pub const AUTOML_SCORE_THRESHOLD: f64 = 0.5;
@@ -154,6 +154,64 @@ fn log_loss(labels: &[usize], probabilities: &[Vec<f64>]) -> f64 {
     )
 }
 
+/// Micro precision and recall over (image, label) pairs when a pair counts as predicted at
+/// a score >= `threshold`: what AutoML's score-threshold slider shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ThresholdPoint {
+    pub threshold: f64,
+    /// `None` where no pair reaches the threshold (nothing predicted).
+    pub precision: Option<f64>,
+    pub recall: f64,
+}
+
+/// [`ThresholdPoint`]s at each of `thresholds`.
+pub fn threshold_sweep(
+    labels: &[usize],
+    probabilities: &[Vec<f64>],
+    num_classes: usize,
+    thresholds: &[f64],
+) -> Result<Vec<ThresholdPoint>, MetricsError> {
+    validate(labels, probabilities, num_classes)?;
+    let mut pairs: Vec<(f64, bool)> = labels
+        .iter()
+        .zip(probabilities)
+        .flat_map(|(&l, p)| p.iter().enumerate().map(move |(c, &s)| (s, c == l)))
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    // hits_before[k]: true pairs among the k highest-scoring ones.
+    let mut hits_before = Vec::with_capacity(pairs.len() + 1);
+    hits_before.push(0u64);
+    for &(_, positive) in &pairs {
+        let last = hits_before.last().copied().unwrap_or(0);
+        hits_before.push(last + u64::from(positive));
+    }
+    Ok(thresholds
+        .iter()
+        .map(|&threshold| {
+            let predicted = pairs.partition_point(|p| p.0 >= threshold);
+            let hits = hits_before[predicted];
+            ThresholdPoint {
+                threshold,
+                precision: (predicted > 0).then(|| hits as f64 / predicted as f64),
+                recall: hits as f64 / labels.len() as f64,
+            }
+        })
+        .collect())
+}
+
+/// One class against the rest: (score of the class, image is of the class) per image.
+pub fn one_vs_rest_pairs(
+    labels: &[usize],
+    probabilities: &[Vec<f64>],
+    class: usize,
+) -> Vec<(f64, bool)> {
+    labels
+        .iter()
+        .zip(probabilities)
+        .map(|(&l, p)| (p.get(class).copied().unwrap_or(0.0), l == class))
+        .collect()
+}
+
 /// Computes every metric of [`Metrics`].
 pub fn evaluate(
     labels: &[usize],
@@ -169,13 +227,7 @@ pub fn evaluate(
     let correct: u64 = confusion.iter().enumerate().map(|(c, row)| row[c]).sum();
 
     // Pairs (score, is_positive) for every (image, class), used per class and pooled.
-    let class_pairs = |c: usize| -> Vec<(f64, bool)> {
-        labels
-            .iter()
-            .zip(probabilities)
-            .map(|(&l, p)| (p[c], l == c))
-            .collect()
-    };
+    let class_pairs = |c: usize| one_vs_rest_pairs(labels, probabilities, c);
     let mut pooled = Vec::with_capacity(n * num_classes);
     let mut per_class = Vec::with_capacity(num_classes);
     let (mut tp_all, mut predicted_all) = (0u64, 0u64);
@@ -304,6 +356,31 @@ mod tests {
             evaluate(&[0], &[vec![f64::NAN, 1.0]], 2),
             Err(MetricsError::NotFinite { row: 0 })
         );
+    }
+
+    #[test]
+    fn threshold_sweep_agrees_with_the_figures_at_0_5() {
+        let labels = [0, 1, 2, 2, 1, 0];
+        let probs = vec![
+            vec![0.7, 0.2, 0.1],
+            vec![0.3, 0.4, 0.3],
+            vec![0.1, 0.1, 0.8],
+            vec![0.5, 0.1, 0.4],
+            vec![0.2, 0.6, 0.2],
+            vec![0.4, 0.4, 0.2],
+        ];
+        let m = evaluate(&labels, &probs, 3).unwrap();
+        let sweep = threshold_sweep(&labels, &probs, 3, &[0.0, 0.5, 0.65, 0.9]).unwrap();
+        assert_eq!(sweep[1].precision, Some(m.precision_at_0_5_micro));
+        assert_eq!(sweep[1].recall, m.recall_at_0_5_micro);
+        // Everything predicted: every image's label is found among 18 pairs.
+        assert_eq!(sweep[0].precision, Some(6.0 / 18.0));
+        assert_eq!(sweep[0].recall, 1.0);
+        // 0.7 and 0.8 reach 0.65, both right.
+        assert_eq!(sweep[2].precision, Some(1.0));
+        assert_eq!(sweep[2].recall, 2.0 / 6.0);
+        assert_eq!(sweep[3].precision, None);
+        assert_eq!(sweep[3].recall, 0.0);
     }
 
     #[test]

@@ -12,6 +12,26 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 use thiserror::Error;
 
+pub mod reference_nets;
+
+/// A module that maps a batch of images `[batch, channels, side, side]` to class logits
+/// `[batch, classes]`: what the speed benchmark needs of any model.
+pub trait Classifier: Module {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2>;
+}
+
+impl Classifier for Cnn {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+}
+
+impl Classifier for reference_nets::PlainCnn {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum ModelError {
     #[error("invalid model configuration: {0}")]
@@ -52,15 +72,15 @@ impl Default for CnnConfig {
             num_classes: 10,
             stages: vec![
                 StageConfig {
-                    channels: 32,
+                    channels: 16,
                     convs: 1,
                 },
                 StageConfig {
-                    channels: 48,
+                    channels: 64,
                     convs: 2,
                 },
                 StageConfig {
-                    channels: 96,
+                    channels: 128,
                     convs: 2,
                 },
             ],

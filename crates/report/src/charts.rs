@@ -3,8 +3,7 @@
 //! on a machine without fonts (CI has none).
 
 use crate::{HistoryRow, ReferenceResults, RunSummary};
-use plotters::coord::Shift;
-use plotters::coord::types::RangedCoordf64;
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::{FontStyle, register_font};
 use std::path::{Path, PathBuf};
@@ -19,7 +18,7 @@ pub enum ChartError {
     Font,
 }
 
-const FONT: &str = "sans-serif";
+pub(crate) const FONT: &str = "sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 
 fn ensure_font() -> Result<(), ChartError> {
@@ -29,15 +28,25 @@ fn ensure_font() -> Result<(), ChartError> {
     if ok { Ok(()) } else { Err(ChartError::Font) }
 }
 
+/// Size of the comparison, learning-curve, curve and cross-run charts.
 pub const CHART_SIZE: (u32, u32) = (1000, 600);
 
 /// A chart that can be drawn on any plotters backend.
-trait Chart {
+pub(crate) trait Chart {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String>;
 }
 
-/// Writes `stem.svg` and `stem.png` with the same drawing.
-fn draw_both(stem: &Path, chart: &impl Chart) -> Result<(), ChartError> {
+/// Writes `stem.svg` and `stem.png` with the same drawing, at [`CHART_SIZE`].
+pub(crate) fn draw_both(stem: &Path, chart: &impl Chart) -> Result<(), ChartError> {
+    draw_both_sized(stem, CHART_SIZE, chart)
+}
+
+/// Writes `stem.svg` and `stem.png` with the same drawing, at `size`.
+pub(crate) fn draw_both_sized(
+    stem: &Path,
+    size: (u32, u32),
+    chart: &impl Chart,
+) -> Result<(), ChartError> {
     ensure_font()?;
     let svg = stem.with_extension("svg");
     let png = stem.with_extension("png");
@@ -48,19 +57,35 @@ fn draw_both(stem: &Path, chart: &impl Chart) -> Result<(), ChartError> {
             reason,
         }
     };
+    let mut text = String::new();
     chart
-        .draw(SVGBackend::new(&svg, CHART_SIZE).into_drawing_area())
+        .draw(SVGBackend::with_string(&mut text, size).into_drawing_area())
         .map_err(fail(&svg))?;
-    chart
-        .draw(BitMapBackend::new(&png, CHART_SIZE).into_drawing_area())
-        .map_err(fail(&png))?;
-    Ok(())
+    let text = fix_embedded_image_type(text);
+    crate::files::write_atomic(&svg, text.as_bytes()).map_err(|e| fail(&svg)(e.to_string()))?;
+    // The bitmap backend picks the encoder from the extension, so the temporary file keeps it.
+    let temporary = crate::files::temporary_sibling(&png);
+    let drawn = chart.draw(BitMapBackend::new(&temporary, size).into_drawing_area());
+    let result = drawn.and_then(|()| std::fs::rename(&temporary, &png).map_err(|e| e.to_string()));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temporary);
+    }
+    result.map_err(fail(&png))
 }
 
-type XyChart<'a, DB> = ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+/// plotters' SVG backend embeds bitmaps as `data:png;base64,...`, a media type browsers need
+/// not accept; the standard one is `image/png`.
+fn fix_embedded_image_type(svg: String) -> String {
+    const WRONG: &str = "\"data:png;base64,";
+    if svg.contains(WRONG) {
+        svg.replace(WRONG, "\"data:image/png;base64,")
+    } else {
+        svg
+    }
+}
 
-fn draw_legend<'a, DB: DrawingBackend + 'a>(
-    chart: &mut XyChart<'a, DB>,
+pub(crate) fn draw_legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
     position: SeriesLabelPosition,
 ) -> Result<(), String> {
     chart
@@ -79,7 +104,7 @@ const METRICS: [&str; 4] = [
     "precision@0.5",
     "recall@0.5",
 ];
-const PALETTE: [RGBColor; 6] = [
+pub(crate) const PALETTE: [RGBColor; 6] = [
     RGBColor(150, 150, 150),
     RGBColor(90, 90, 90),
     RGBColor(31, 119, 180),
@@ -356,6 +381,39 @@ impl Chart for LearningCurve {
 }
 
 #[cfg(test)]
+pub(crate) mod test_support {
+    use std::path::Path;
+
+    /// The SVG's text, after checking it is an SVG of `size`.
+    pub fn read_svg(stem: &Path, size: (u32, u32)) -> String {
+        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        let head = &svg[..300.min(svg.len())];
+        assert!(svg.starts_with("<svg"), "{head}");
+        assert!(
+            head.contains(&format!("width=\"{}\"", size.0))
+                && head.contains(&format!("height=\"{}\"", size.1)),
+            "{head}"
+        );
+        assert!(svg.trim_end().ends_with("</svg>"));
+        svg
+    }
+
+    /// Checks the PNG's signature, its size in the IHDR chunk, and that it is not blank.
+    pub fn assert_png(stem: &Path, size: (u32, u32)) {
+        let png = std::fs::read(stem.with_extension("png")).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+        let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
+        let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
+        assert_eq!((width, height), size);
+        assert!(
+            png.len() > 10_000,
+            "{} bytes: a blank image compresses to almost nothing",
+            png.len()
+        );
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -442,7 +500,9 @@ mod tests {
     #[test]
     fn unwritable_target_is_an_error_naming_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let stem = dir.path().join("missing-folder").join("comparison");
+        let stem = dir.path().join("comparison");
+        // A non-empty folder where the SVG should go: the file cannot replace it.
+        std::fs::create_dir_all(dir.path().join("comparison.svg").join("x")).unwrap();
         let err = comparison_chart(&ReferenceResults::bundled().unwrap(), &[run()], &stem)
             .unwrap_err()
             .to_string();

@@ -2,15 +2,32 @@
 //! data in `data/reference-results.json`, with their source) and the comparison table.
 
 mod charts;
+mod confusion;
+mod curves;
+pub mod files;
+mod gallery;
+mod html;
+mod predictions;
 mod run_report;
+mod runs;
+mod table;
 
 pub use charts::{CHART_SIZE, ChartError, comparison_chart, learning_curve_chart};
-
-pub use run_report::{
-    HistoryRow, RunFileError, RunMetrics, SavedRun, read_history, render_markdown,
+pub use confusion::{CONFUSION_SIZE, confusion_chart};
+pub use curves::{precision_recall_chart, roc_chart, threshold_chart};
+pub use gallery::{
+    ConfusedPair, IMAGE_SIDE, Misclassified, gallery_chart, gallery_size, most_confused,
 };
+pub use html::{render_index_html, render_run_html};
+pub use predictions::{TestPredictions, read_predictions};
+pub use run_report::{
+    HistoryRow, RUN_CHARTS, ReportChart, RunFileError, RunMetrics, SavedRun, read_history,
+    render_markdown,
+};
+pub use runs::{RunPoint, runs_chart};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+pub use table::{Table, comparison, comparison_table};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -99,89 +116,6 @@ pub fn format_duration(d: Duration) -> String {
     } else {
         format!("{m}m{s:02}s")
     }
-}
-
-fn pct(v: f64) -> String {
-    format!("{:.1}%", v * 100.0)
-}
-
-/// A Markdown table: AutoML free and paid, then our runs, on the same test-set metrics.
-/// AutoML published only the micro average precision, so its macro AP and ROC AUC are blank.
-pub fn comparison_table(reference: &ReferenceResults, runs: &[RunSummary]) -> String {
-    let header = [
-        "run",
-        "budget",
-        "time used",
-        "avg precision (micro)",
-        "avg precision (macro)",
-        "ROC AUC (macro OvR)",
-        "precision@0.5",
-        "recall@0.5",
-        "accuracy",
-    ];
-    let mut rows: Vec<Vec<String>> = reference
-        .automl
-        .iter()
-        .map(|a| {
-            vec![
-                a.mode.clone(),
-                a.budget.clone(),
-                a.compute_used.clone(),
-                pct(a.average_precision),
-                "-".into(),
-                "-".into(),
-                pct(a.precision),
-                pct(a.recall),
-                pct(a.accuracy),
-            ]
-        })
-        .collect();
-    rows.extend(runs.iter().map(|r| {
-        vec![
-            r.name.clone(),
-            r.budget.clone(),
-            r.time_used.clone(),
-            pct(r.average_precision_micro),
-            pct(r.average_precision_macro),
-            pct(r.roc_auc_macro_ovr),
-            pct(r.precision_at_0_5),
-            pct(r.recall_at_0_5),
-            pct(r.accuracy),
-        ]
-    }));
-    let widths: Vec<usize> = (0..header.len())
-        .map(|c| {
-            rows.iter()
-                .map(|r| r[c].len())
-                .chain([header[c].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let line = |cells: Vec<&str>| {
-        let padded: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        format!("| {} |", padded.join(" | "))
-    };
-    let mut out = vec![
-        line(header.to_vec()),
-        format!(
-            "|{}|",
-            widths
-                .iter()
-                .map(|w| "-".repeat(w + 2))
-                .collect::<Vec<_>>()
-                .join("|")
-        ),
-    ];
-    out.extend(
-        rows.iter()
-            .map(|r| line(r.iter().map(String::as_str).collect())),
-    );
-    out.join("\n")
 }
 
 #[cfg(test)]

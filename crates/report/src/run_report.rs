@@ -1,7 +1,7 @@
 //! A run's report, rebuilt from the files the run saved: `reports/NAME/metrics.json` and
 //! `models/NAME/model.json`. Nothing here retrains or re-evaluates anything.
 
-use crate::{ReferenceResults, RunSummary, comparison_table, format_duration};
+use crate::{ReferenceResults, RunSummary, Table, comparison, format_duration};
 use metrics::Metrics;
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -134,89 +134,189 @@ impl SavedRun {
     }
 }
 
-fn pct(v: Option<f64>) -> String {
-    v.map_or("-".into(), |v| format!("{:.1}%", v * 100.0))
+fn pct_or_dash(v: Option<f64>) -> String {
+    v.map_or("-".into(), crate::table::pct)
 }
 
-/// `report.md`: the article's table with this run added, per-class figures, the confusion
-/// matrix and the configuration.
-pub fn render_markdown(reference: &ReferenceResults, run: &SavedRun) -> String {
+/// A chart of a run's report: the file stem in the run's folder and what it shows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ReportChart {
+    pub stem: &'static str,
+    pub title: &'static str,
+    pub caption: &'static str,
+}
+
+/// Every chart of a run's report, in the order the report shows them.
+pub const RUN_CHARTS: [ReportChart; 7] = [
+    ReportChart {
+        stem: "comparison",
+        title: "Compared with AutoML Vision",
+        caption: "Test-set accuracy, average precision (micro) and precision and recall at score threshold 0.5, for this run and AutoML free and paid.",
+    },
+    ReportChart {
+        stem: "learning_curve",
+        title: "Learning curve",
+        caption: "Validation accuracy and losses against wall-clock time; AutoML's test accuracies and the budget for scale.",
+    },
+    ReportChart {
+        stem: "confusion_matrix",
+        title: "Confusion matrix",
+        caption: "Test images per (true, predicted) class; the colour and percentage are shares of the true class.",
+    },
+    ReportChart {
+        stem: "precision_recall",
+        title: "Precision-recall curves",
+        caption: "One class against the rest; average precision per class in the legend.",
+    },
+    ReportChart {
+        stem: "roc",
+        title: "ROC curves",
+        caption: "One class against the rest; ROC AUC per class in the legend.",
+    },
+    ReportChart {
+        stem: "threshold",
+        title: "Precision and recall against the score threshold",
+        caption: "Micro-averaged over (image, label) pairs, as AutoML's threshold slider shows them; AutoML's published values at 0.5 as triangles.",
+    },
+    ReportChart {
+        stem: "misclassified",
+        title: "Misclassified test images",
+        caption: "The most frequent confusions, the model's most confident mistakes first (test index and the score of the wrong class).",
+    },
+];
+
+fn class_name(m: &RunMetrics, class: usize) -> String {
+    m.class_names
+        .get(class)
+        .cloned()
+        .unwrap_or_else(|| class.to_string())
+}
+
+impl SavedRun {
+    /// One sentence: backend, time used, budget, stop reason, test set size.
+    pub fn headline(&self) -> String {
+        let m = &self.metrics;
+        format!(
+            "Trained on the {} backend for {} of a {} budget (stop: {}). Evaluated once on the \
+             official Fashion-MNIST test set ({} images).",
+            m.backend,
+            format_duration(Duration::from_secs_f64(m.training_seconds.max(0.0))),
+            m.budget,
+            m.stop_reason.replace('_', " "),
+            m.metrics.examples
+        )
+    }
+
+    pub fn per_class_table(&self) -> Table {
+        let m = &self.metrics;
+        let mut table = Table::new(&[
+            "class",
+            "support",
+            "precision",
+            "recall",
+            "F1",
+            "avg precision",
+            "ROC AUC",
+            "precision@0.5",
+            "recall@0.5",
+        ]);
+        table.rows = m
+            .metrics
+            .per_class
+            .iter()
+            .map(|c| {
+                vec![
+                    class_name(m, c.class),
+                    c.support.to_string(),
+                    pct_or_dash(Some(c.precision)),
+                    pct_or_dash(Some(c.recall)),
+                    pct_or_dash(Some(c.f1)),
+                    pct_or_dash(c.average_precision),
+                    pct_or_dash(c.roc_auc),
+                    pct_or_dash(Some(c.precision_at_0_5)),
+                    pct_or_dash(c.recall_at_0_5),
+                ]
+            })
+            .collect();
+        table
+    }
+
+    /// Rows: true class; columns: predicted class.
+    pub fn confusion_table(&self) -> Table {
+        let m = &self.metrics;
+        let names: Vec<String> = (0..m.metrics.num_classes)
+            .map(|i| class_name(m, i))
+            .collect();
+        let mut header = vec!["true \\ predicted".to_string()];
+        header.extend(names.iter().cloned());
+        Table {
+            header,
+            rows: names
+                .iter()
+                .zip(&m.metrics.confusion_matrix)
+                .map(|(name, row)| {
+                    std::iter::once(name.clone())
+                        .chain(row.iter().map(u64::to_string))
+                        .collect()
+                })
+                .collect(),
+        }
+    }
+
+    /// `model.json` as saved, pretty-printed.
+    pub fn config_json(&self) -> String {
+        serde_json::to_string_pretty(&self.model_card).unwrap_or_default()
+    }
+}
+
+/// `report.md`: the article's table with this run added, the charts, per-class figures, the
+/// confusion matrix and the configuration. `charts` are those present in the run's folder.
+pub fn render_markdown(
+    reference: &ReferenceResults,
+    run: &SavedRun,
+    charts: &[ReportChart],
+) -> String {
     let m = &run.metrics;
     let mut out = String::new();
     let _ = writeln!(out, "# Run `{}`\n", m.run_name);
-    let _ = writeln!(
-        out,
-        "Trained on the {} backend for {} of a {} budget (stop: {}). Evaluated once on the \
-         official Fashion-MNIST test set ({} images).\n",
-        m.backend,
-        format_duration(Duration::from_secs_f64(m.training_seconds.max(0.0))),
-        m.budget,
-        m.stop_reason.replace('_', " "),
-        m.metrics.examples
-    );
+    let _ = writeln!(out, "{}\n", run.headline());
     let _ = writeln!(out, "## Compared with AutoML Vision\n");
-    let _ = writeln!(out, "{}\n", comparison_table(reference, &[run.summary()]));
-    let _ = writeln!(out, "![Comparison with AutoML Vision](comparison.svg)\n");
     let _ = writeln!(
         out,
-        "## Learning curve\n\n![Learning curve](learning_curve.svg)\n"
+        "{}\n",
+        comparison(reference, &[run.summary()]).markdown()
     );
     let _ = writeln!(
         out,
-        "AutoML's rows: {}, \"{}\" ({}), {}. {}\n",
+        "AutoML's rows: {}, \"{}\" ({}), {}, <{}>. {}\n",
         reference.source.author,
         reference.source.title,
         reference.source.publisher,
         reference.source.date,
+        reference.source.url,
         reference.metric_notes
     );
-    let _ = writeln!(out, "## Per class\n");
-    let _ = writeln!(
-        out,
-        "| class | support | precision | recall | F1 | avg precision | ROC AUC | precision@0.5 | recall@0.5 |"
-    );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|");
-    for c in &m.metrics.per_class {
-        let name = m
-            .class_names
-            .get(c.class)
-            .cloned()
-            .unwrap_or_else(|| c.class.to_string());
+    for chart in charts {
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            c.support,
-            pct(Some(c.precision)),
-            pct(Some(c.recall)),
-            pct(Some(c.f1)),
-            pct(c.average_precision),
-            pct(c.roc_auc),
-            pct(Some(c.precision_at_0_5)),
-            pct(c.recall_at_0_5)
+            "### {}\n\n{}\n\n![{}]({}.svg)\n",
+            chart.title, chart.caption, chart.title, chart.stem
         );
     }
     let _ = writeln!(
         out,
-        "\n## Confusion matrix\n\nRows: true class; columns: predicted class.\n"
+        "## Per class\n\n{}\n",
+        run.per_class_table().markdown()
     );
-    let names: Vec<String> = (0..m.metrics.num_classes)
-        .map(|i| {
-            m.class_names
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| i.to_string())
-        })
-        .collect();
-    let _ = writeln!(out, "| true \\ predicted | {} |", names.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---|".repeat(names.len()));
-    for (name, row) in names.iter().zip(&m.metrics.confusion_matrix) {
-        let cells: Vec<String> = row.iter().map(u64::to_string).collect();
-        let _ = writeln!(out, "| {name} | {} |", cells.join(" | "));
-    }
-    let config = serde_json::to_string_pretty(&run.model_card).unwrap_or_default();
     let _ = writeln!(
         out,
-        "\n## Configuration (`model.json`)\n\n```json\n{config}\n```"
+        "## Confusion matrix\n\nRows: true class; columns: predicted class.\n\n{}\n",
+        run.confusion_table().markdown()
+    );
+    let _ = writeln!(
+        out,
+        "## Configuration (`model.json`)\n\n```json\n{}\n```",
+        run.config_json()
     );
     out
 }
@@ -254,7 +354,11 @@ mod tests {
     #[test]
     fn markdown_table_shows_the_numbers_of_metrics_json() {
         let run = saved_run();
-        let md = render_markdown(&ReferenceResults::bundled().unwrap(), &run);
+        let md = render_markdown(
+            &ReferenceResults::bundled().unwrap(),
+            &run,
+            &RUN_CHARTS[..2],
+        );
         let row = md
             .lines()
             .find(|l| l.starts_with("| demo (flex)"))
@@ -271,8 +375,13 @@ mod tests {
             let shown = format!("{:.1}%", v * 100.0);
             assert!(row.contains(&shown), "{shown} not in {row}");
         }
-        assert!(md.contains("| c | 2 | 100.0% | 50.0% |"), "{md}");
-        assert!(md.contains("| c | 1 | 0 | 1 |"), "{md}");
+        assert!(
+            md.contains("| c     | 2       | 100.0%    | 50.0%  |"),
+            "{md}"
+        );
+        assert!(md.contains("| c                | 1 | 0 | 1 |"), "{md}");
+        assert!(md.contains("![Learning curve](learning_curve.svg)"));
+        assert!(!md.contains("misclassified.svg"));
         assert!(md.contains("\"seed\": 42"));
         assert!(md.contains("4m57s of a 5m budget"));
     }

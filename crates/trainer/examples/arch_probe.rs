@@ -10,12 +10,26 @@ fn main() {
         .ok()
         .and_then(|b| b.parse().ok())
         .unwrap_or(128);
-    let steps = 12;
-    let configs: Vec<(&str, Vec<(usize, usize)>)> = vec![
-        ("24x1,48x2,96x2", vec![(24, 1), (48, 2), (96, 2)]),
-        ("32x1,64x2,128x2", vec![(32, 1), (64, 2), (128, 2)]),
-        ("32x1,48x2,96x2", vec![(32, 1), (48, 2), (96, 2)]),
-    ];
+    let steps: usize = std::env::var("STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(12);
+    // ARCHS="32x1,48x2,96x2;32x1,64x2,128x2" picks the candidates (stage channels x convs).
+    let archs = std::env::var("ARCHS")
+        .unwrap_or_else(|_| "24x1,48x2,96x2;32x1,64x2,128x2;32x1,48x2,96x2".to_string());
+    let configs: Vec<(&str, Vec<(usize, usize)>)> = archs
+        .split(';')
+        .map(|arch| {
+            let stages = arch
+                .split(',')
+                .map(|stage| {
+                    let (c, n) = stage.split_once('x').expect("stage as CxN");
+                    (c.parse().expect("channels"), n.parse().expect("convs"))
+                })
+                .collect();
+            (arch, stages)
+        })
+        .collect();
     let dev = Device::flex().autodiff();
     for (name, stages) in configs {
         let cfg = CnnConfig {

@@ -10,7 +10,6 @@ use metrics::Metrics;
 use model::CnnConfig;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -33,25 +32,10 @@ pub enum ArtifactError {
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ArtifactError> {
-    let err = |source| ArtifactError::Write {
+    report::files::write_atomic(path, bytes).map_err(|source| ArtifactError::Write {
         path: path.to_path_buf(),
         source,
-    };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(err)?;
-    }
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = path.with_file_name(format!(".{file_name}.{}.tmp", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(err)
+    })
 }
 
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ArtifactError> {
@@ -112,6 +96,9 @@ impl RunPaths {
     }
     pub fn report_markdown(&self) -> PathBuf {
         self.report_dir.join("report.md")
+    }
+    pub fn report_page(&self) -> PathBuf {
+        self.report_dir.join("index.html")
     }
 }
 

@@ -7,6 +7,7 @@ use crate::artifacts::{
 use crate::backend::Backend;
 use crate::budget::format_duration;
 use crate::evaluate::predict;
+use crate::reporting::{write_index, write_report};
 use crate::train::{Session, TrainConfig, TrainData, TrainError, TrainObserver};
 use burn::prelude::*;
 use fmnist::{
@@ -50,6 +51,8 @@ pub enum JobError {
     RunExists { name: String, dir: PathBuf },
     #[error("cannot resume {name:?}: {reason}")]
     Resume { name: String, reason: String },
+    #[error("{0}")]
+    Inconsistent(String),
 }
 
 /// Where the dataset may come from.
@@ -78,6 +81,8 @@ pub struct JobOptions {
 }
 
 pub struct JobOutcome {
+    /// Things the user should know that did not stop the job.
+    pub notes: Vec<String>,
     pub run_name: String,
     pub paths: RunPaths,
     pub card: ModelCard,
@@ -85,40 +90,129 @@ pub struct JobOutcome {
     pub comparison: String,
 }
 
-/// Rebuilds `reports/NAME/report.md` from the run's saved files.
-pub fn write_report(paths: &RunPaths, reference: &ReferenceResults) -> Result<(), JobError> {
-    let run = report::SavedRun::load(&paths.report_dir, &paths.model_dir)?;
-    report::comparison_chart(
-        reference,
-        &[run.summary()],
-        &paths.report_dir.join("comparison"),
+/// The test-set evaluation of a model: its predictions in t10k order and their metrics.
+pub struct TestEvaluation {
+    pub indices: Vec<usize>,
+    pub predictions: crate::evaluate::Predictions,
+    pub metrics: metrics::Metrics,
+}
+
+fn evaluate_on_test(
+    model: &model::Cnn,
+    images: Arc<fmnist::Images>,
+    labels: Arc<Vec<u8>>,
+    batch_size: usize,
+    device: &Device,
+) -> Result<TestEvaluation, JobError> {
+    let indices: Vec<usize> = (0..images.count).collect();
+    let predictions = predict(model, images, labels, indices.clone(), batch_size, device);
+    let metrics = metrics::evaluate(
+        &predictions.labels,
+        &predictions.probabilities,
+        CLASS_NAMES.len(),
     )?;
-    report::learning_curve_chart(
-        reference,
-        &run.history,
-        run.metrics.budget_seconds,
-        &paths.report_dir.join("learning_curve"),
+    Ok(TestEvaluation {
+        indices,
+        predictions,
+        metrics,
+    })
+}
+
+fn save_test_evaluation(
+    paths: &RunPaths,
+    report: &MetricsReport,
+    test: &TestEvaluation,
+) -> Result<(), JobError> {
+    artifacts::write_json(&paths.metrics(), report)?;
+    artifacts::write_atomic(
+        &paths.predictions(),
+        artifacts::predictions_csv(&test.predictions, &test.indices).as_bytes(),
     )?;
-    let markdown = report::render_markdown(reference, &run);
-    artifacts::write_atomic(&paths.report_markdown(), markdown.as_bytes())?;
     Ok(())
 }
 
-/// The runs under `reports_dir` that have test metrics, by name.
-pub fn saved_run_names(reports_dir: &std::path::Path) -> Result<Vec<String>, JobError> {
-    let entries = std::fs::read_dir(reports_dir).map_err(|source| {
-        JobError::Artifact(ArtifactError::Read {
-            path: reports_dir.to_path_buf(),
-            source,
-        })
-    })?;
-    let mut names: Vec<String> = entries
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("metrics.json").is_file())
-        .filter_map(|e| e.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    Ok(names)
+/// Rebuilds `reports/index.html`; a failure there becomes a note, since the run itself is
+/// saved by then.
+pub fn refresh_index(
+    models_dir: &std::path::Path,
+    reports_dir: &std::path::Path,
+    reference: &ReferenceResults,
+) -> Vec<String> {
+    match write_index(models_dir, reports_dir, reference) {
+        Ok(_) => Vec::new(),
+        Err(e) => vec![format!("the list of runs was not rebuilt: {e}")],
+    }
+}
+
+pub struct EvaluateOptions {
+    pub run_name: String,
+    pub backend: Backend,
+    pub data: DataOptions,
+    pub models_dir: PathBuf,
+    pub reports_dir: PathBuf,
+}
+
+pub struct EvaluateOutcome {
+    pub paths: RunPaths,
+    pub report: MetricsReport,
+    /// Test accuracy in the `metrics.json` this evaluation replaced, if there was one.
+    pub previous_accuracy: Option<f64>,
+    pub notes: Vec<String>,
+}
+
+/// Re-evaluates a saved model on the test set: `metrics.json` and `test_predictions.csv` are
+/// rewritten from the model's own predictions, then the report and the list of runs.
+pub fn evaluate_saved(
+    options: EvaluateOptions,
+    download: &mut dyn DownloadProgress,
+) -> Result<EvaluateOutcome, JobError> {
+    validate_run_name(&options.run_name)?;
+    let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &options.run_name);
+    let card: ModelCard = artifacts::read_json(&paths.model_card())?;
+    card.model.validate()?;
+    let device = options.backend.device();
+    let weights = artifacts::read_bytes(&paths.model_weights())?;
+    let model = card
+        .model
+        .init(&device)?
+        .load_bytes(weights, &paths.model_weights())?;
+    let reference = ReferenceResults::bundled()?;
+    let (dataset, _, _) = load_dataset(&options.data, download)?;
+    let previous_accuracy = artifacts::read_json::<MetricsReport>(&paths.metrics())
+        .ok()
+        .map(|r| r.metrics.accuracy);
+    let test_images = Arc::new(dataset.test_images);
+    let test = evaluate_on_test(
+        &model,
+        test_images.clone(),
+        Arc::new(dataset.test_labels),
+        card.training.eval_batch_size,
+        &device,
+    )?;
+    let report = MetricsReport {
+        run_name: card.run_name.clone(),
+        split: "test".into(),
+        class_names: card.class_names.clone(),
+        budget: card.budget.clone(),
+        budget_seconds: card.budget_seconds,
+        training_seconds: card.training_seconds,
+        stop_reason: card.stop_reason,
+        backend: card.backend,
+        metrics: test.metrics.clone(),
+    };
+    save_test_evaluation(&paths, &report, &test)?;
+    let mut notes = write_report(&paths, &reference, Some(&test_images))?;
+    notes.extend(refresh_index(
+        &options.models_dir,
+        &options.reports_dir,
+        &reference,
+    ));
+    Ok(EvaluateOutcome {
+        paths,
+        report,
+        previous_accuracy,
+        notes,
+    })
 }
 
 pub fn validate_run_name(name: &str) -> Result<(), JobError> {
@@ -292,19 +386,13 @@ pub fn run_job(
     .run(resume)?;
 
     // TEST is looked at once, by the final model only.
-    let test_indices: Vec<usize> = (0..test_images.count).collect();
-    let predictions = predict(
+    let test_images = Arc::new(test_images);
+    let test = evaluate_on_test(
         &outcome.model,
-        Arc::new(test_images),
+        test_images.clone(),
         Arc::new(test_labels),
-        test_indices.clone(),
         spec.training.eval_batch_size,
         &device,
-    );
-    let test_metrics = metrics::evaluate(
-        &predictions.labels,
-        &predictions.probabilities,
-        CLASS_NAMES.len(),
     )?;
     let class_names: Vec<String> = CLASS_NAMES.iter().map(|s| s.to_string()).collect();
     let history = &outcome.state.history;
@@ -349,17 +437,18 @@ pub fn run_job(
         training_seconds: card.training_seconds,
         stop_reason: outcome.stop_reason,
         backend: spec.backend,
-        metrics: test_metrics,
+        metrics: test.metrics.clone(),
     };
     artifacts::write_atomic(&paths.model_weights(), &outcome.model_bytes)?;
     artifacts::write_json(&paths.model_card(), &card)?;
-    artifacts::write_json(&paths.metrics(), &report)?;
-    artifacts::write_atomic(
-        &paths.predictions(),
-        artifacts::predictions_csv(&predictions, &test_indices).as_bytes(),
-    )?;
     artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
-    write_report(&paths, &reference)?;
+    save_test_evaluation(&paths, &report, &test)?;
+    let mut notes = write_report(&paths, &reference, Some(&test_images))?;
+    notes.extend(refresh_index(
+        &options.models_dir,
+        &options.reports_dir,
+        &reference,
+    ));
     // An interrupted run keeps its checkpoint so that --resume can finish it.
     if outcome.stop_reason != crate::train::StopReason::Interrupted {
         let _ = std::fs::remove_dir_all(paths.checkpoint_dir());
@@ -377,6 +466,7 @@ pub fn run_job(
     };
     let comparison = report::comparison_table(&reference, &[summary]);
     Ok(JobOutcome {
+        notes,
         run_name: spec.run_name,
         paths,
         card,

@@ -3,9 +3,11 @@
 
 pub mod artifacts;
 pub mod backend;
+pub mod bench;
 pub mod budget;
 pub mod evaluate;
 pub mod job;
 pub mod progress;
+pub mod reporting;
 pub mod schedule;
 pub mod train;

@@ -6,11 +6,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use trainer::artifacts::RunPaths;
 use trainer::backend::Backend;
+use trainer::bench::{BenchModel, BenchPlan, run_bench};
 use trainer::budget::{format_duration, parse_budget, tolerance};
 use trainer::job::{
-    DataOptions, JobOptions, run_job, saved_run_names, validate_run_name, write_report,
+    DataOptions, EvaluateOptions, JobOptions, evaluate_saved, load_dataset, run_job,
+    validate_run_name,
 };
 use trainer::progress::{Mode, Progress};
+use trainer::reporting::{saved_run_names, write_index, write_report};
 use trainer::train::TrainConfig;
 
 /// Train a CNN on Fashion-MNIST within a wall-clock budget, evaluate it on the official test
@@ -26,19 +29,112 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Rebuild reports/NAME/report.md from saved files, without retraining.
+    /// Rebuild the reports (charts, report.md, index.html) from saved files, without
+    /// retraining, then reports/index.html.
     Report {
         /// The run to rebuild (repeatable); default: every run under --reports-dir.
         #[arg(long = "run", value_name = "NAME")]
         runs: Vec<String>,
+        /// Folder with the dataset files, for the misclassified-images chart (default: the
+        /// usual places; without them, an existing chart is kept).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
         #[arg(long, default_value = "models")]
         models_dir: PathBuf,
         #[arg(long, default_value = "reports")]
         reports_dir: PathBuf,
     },
+    /// Re-evaluate a saved model on the test set and refresh its report.
+    Evaluate {
+        /// The run whose model to evaluate (models/NAME).
+        #[arg(long = "model", value_name = "NAME")]
+        model: String,
+        /// Compute backend for the evaluation.
+        #[arg(long, value_enum, default_value_t = Backend::Flex)]
+        backend: Backend,
+        #[command(flatten)]
+        data: DataArgs,
+        #[arg(long, default_value = "models")]
+        models_dir: PathBuf,
+        #[arg(long, default_value = "reports")]
+        reports_dir: PathBuf,
+    },
+    /// Measure training and inference throughput (images/s) of the default model and the
+    /// reference nets A and B on each CPU backend (random data, fixed steps after warm-up).
+    Bench {
+        /// Models to measure, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BenchModel::Default, BenchModel::A, BenchModel::B])]
+        models: Vec<BenchModel>,
+        /// Backends to measure, comma-separated.
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
+        backends: Vec<Backend>,
+        #[arg(long, default_value_t = 128)]
+        batch: usize,
+        /// Untimed steps before the clock starts.
+        #[arg(long, default_value_t = 3)]
+        warmup: usize,
+        /// Timed steps (default: 20 on flex, 3 on ndarray).
+        #[arg(long)]
+        steps: Option<usize>,
+        /// Print the rows as a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-fn rebuild_reports(runs: Vec<String>, models_dir: PathBuf, reports_dir: PathBuf) -> Result<()> {
+fn bench(plan: BenchPlan, json: bool) -> Result<()> {
+    anyhow::ensure!(plan.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(plan.steps != Some(0), "--steps must be at least 1");
+    let rows = run_bench(&plan, &mut |r| {
+        eprintln!(
+            "{} on {}: train {:.0} img/s, inference {:.0} img/s",
+            r.model, r.backend, r.train_img_s, r.infer_img_s
+        )
+    })?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("{}", trainer::bench::table(&rows));
+    }
+    Ok(())
+}
+
+/// Where the dataset comes from.
+#[derive(clap::Args, Debug)]
+struct DataArgs {
+    /// Folder with the four dataset files; used alone, no other place is searched.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Never download the dataset.
+    #[arg(long)]
+    offline: bool,
+    /// Use dataset files whose content differs from the official Fashion-MNIST.
+    #[arg(long)]
+    allow_unverified_data: bool,
+    /// Base URL the dataset is downloaded from when no local copy is found.
+    #[arg(long, default_value = fmnist::DEFAULT_BASE_URL)]
+    download_url: String,
+}
+
+impl DataArgs {
+    fn options(self) -> DataOptions {
+        DataOptions {
+            data_dir: self.data_dir,
+            env_dir: std::env::var_os("FASHION_MNIST_DIR").map(PathBuf::from),
+            project_root: PathBuf::from("."),
+            offline: self.offline,
+            allow_unverified: self.allow_unverified_data,
+            base_url: self.download_url,
+        }
+    }
+}
+
+fn rebuild_reports(
+    runs: Vec<String>,
+    data_dir: Option<PathBuf>,
+    models_dir: PathBuf,
+    reports_dir: PathBuf,
+) -> Result<()> {
     let runs = if runs.is_empty() {
         saved_run_names(&reports_dir)?
     } else {
@@ -50,13 +146,72 @@ fn rebuild_reports(runs: Vec<String>, models_dir: PathBuf, reports_dir: PathBuf)
         reports_dir.display()
     );
     let reference = report::ReferenceResults::bundled()?;
+    // The gallery of misclassified images needs the test images; a report is still worth
+    // rebuilding without them.
+    let data = DataArgs {
+        data_dir,
+        offline: true,
+        allow_unverified_data: false,
+        download_url: String::new(),
+    }
+    .options();
+    let test_images = match load_dataset(&data, &mut Progress::new(Mode::Quiet)) {
+        Ok((dataset, _, _)) => Some(dataset.test_images),
+        Err(e) => {
+            eprintln!("note: test images not loaded ({e})");
+            None
+        }
+    };
     for name in runs {
         validate_run_name(&name)?;
         let paths = RunPaths::new(&models_dir, &reports_dir, &name);
-        write_report(&paths, &reference)
+        let notes = write_report(&paths, &reference, test_images.as_ref())
             .with_context(|| format!("rebuilding the report of run {name:?}"))?;
-        println!("{}", paths.report_markdown().display());
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        println!("{}", paths.report_page().display());
     }
+    let index = write_index(&models_dir, &reports_dir, &reference)
+        .context("rebuilding the list of runs")?;
+    println!("{}", index.display());
+    Ok(())
+}
+
+fn evaluate(
+    run_name: String,
+    backend: Backend,
+    data: DataArgs,
+    models_dir: PathBuf,
+    reports_dir: PathBuf,
+) -> Result<()> {
+    let outcome = evaluate_saved(
+        EvaluateOptions {
+            run_name,
+            backend,
+            data: data.options(),
+            models_dir,
+            reports_dir,
+        },
+        &mut Progress::new(Mode::Lines),
+    )?;
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
+    let m = &outcome.report.metrics;
+    println!(
+        "Run {} on the test set ({} images, {backend}): accuracy {:.2}%, avg precision (micro) {:.2}%, ROC AUC {:.2}%{}",
+        outcome.report.run_name,
+        m.examples,
+        m.accuracy * 100.0,
+        m.average_precision_micro * 100.0,
+        m.roc_auc_macro_ovr * 100.0,
+        outcome
+            .previous_accuracy
+            .map(|a| format!(" (saved report said {:.2}%)", a * 100.0))
+            .unwrap_or_default()
+    );
+    println!("Report: {}", outcome.paths.report_page().display());
     Ok(())
 }
 
@@ -77,18 +232,8 @@ struct Args {
     /// Continue an interrupted run with the budget it has left.
     #[arg(long, value_name = "NAME", conflicts_with = "run_name")]
     resume: Option<String>,
-    /// Folder with the four dataset files; used alone, no other place is searched.
-    #[arg(long)]
-    data_dir: Option<PathBuf>,
-    /// Never download the dataset.
-    #[arg(long)]
-    offline: bool,
-    /// Use dataset files whose content differs from the official Fashion-MNIST.
-    #[arg(long)]
-    allow_unverified_data: bool,
-    /// Base URL the dataset is downloaded from when no local copy is found.
-    #[arg(long, default_value = fmnist::DEFAULT_BASE_URL)]
-    download_url: String,
+    #[command(flatten)]
+    data: DataArgs,
     /// Early stopping: validation passes without improvement before stopping (0: off).
     #[arg(long, default_value_t = 10)]
     patience: usize,
@@ -114,15 +259,39 @@ struct Args {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Report {
-        runs,
-        models_dir,
-        reports_dir,
-    }) = cli.command
-    {
-        return rebuild_reports(runs, models_dir, reports_dir);
+    match cli.command {
+        Some(Command::Report {
+            runs,
+            data_dir,
+            models_dir,
+            reports_dir,
+        }) => rebuild_reports(runs, data_dir, models_dir, reports_dir),
+        Some(Command::Evaluate {
+            model,
+            backend,
+            data,
+            models_dir,
+            reports_dir,
+        }) => evaluate(model, backend, data, models_dir, reports_dir),
+        Some(Command::Bench {
+            models,
+            backends,
+            batch,
+            warmup,
+            steps,
+            json,
+        }) => bench(
+            BenchPlan {
+                models,
+                backends,
+                batch,
+                warmup,
+                steps,
+            },
+            json,
+        ),
+        None => train(cli.train),
     }
-    train(cli.train)
 }
 
 fn train(args: Args) -> Result<()> {
@@ -173,14 +342,7 @@ fn train(args: Args) -> Result<()> {
         seed: args.seed,
         run_name: args.run_name,
         resume: args.resume,
-        data: DataOptions {
-            data_dir: args.data_dir,
-            env_dir: std::env::var_os("FASHION_MNIST_DIR").map(PathBuf::from),
-            project_root: PathBuf::from("."),
-            offline: args.offline,
-            allow_unverified: args.allow_unverified_data,
-            base_url: args.download_url,
-        },
+        data: args.data.options(),
         models_dir: args.models_dir,
         reports_dir: args.reports_dir,
         model: model::CnnConfig::default(),
@@ -217,10 +379,13 @@ fn train(args: Args) -> Result<()> {
     println!(
         "\nAutoML's 'avg precision' (the post's 'macro AUC') is micro-averaged over (image, label) pairs: compare it with ours (micro). Precision and recall are at score threshold 0.5."
     );
+    for note in &outcome.notes {
+        eprintln!("note: {note}");
+    }
     println!(
-        "Model: {}\nReport: {}",
+        "Model: {}\nReport: {} (and report.md beside it)",
         outcome.paths.model_dir.display(),
-        outcome.paths.report_markdown().display()
+        outcome.paths.report_page().display()
     );
     Ok(())
 }

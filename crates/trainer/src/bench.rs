@@ -1,0 +1,232 @@
+//! `trainer bench`: training and inference throughput of the default model and of the two
+//! reference nets (A and B, the architectures the PyTorch reference runs too) on each CPU
+//! backend. Random images, a fixed number of steps after a warm-up, Adam, cross-entropy: the
+//! same work `benches/pytorch_reference.py` times, so the two can be set side by side.
+
+use crate::backend::Backend;
+use burn::nn::loss::CrossEntropyLossConfig;
+use burn::optim::{AdamConfig, GradientsParams};
+use burn::prelude::*;
+use model::reference_nets::{PlainCnn, ReferenceArch};
+use model::{Classifier, CnnConfig, ModelError};
+use serde::Serialize;
+use std::time::Instant;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BenchModel {
+    /// The product's default CNN.
+    Default,
+    /// Reference net A (conv 32-32-pool-64-64-pool, FC 128, FC 10).
+    A,
+    /// Reference net B (conv 16-pool-32-pool, FC 10).
+    B,
+}
+
+impl BenchModel {
+    pub fn name(self) -> &'static str {
+        match self {
+            BenchModel::Default => "default",
+            BenchModel::A => "A",
+            BenchModel::B => "B",
+        }
+    }
+}
+
+/// One line of the benchmark; the JSON keys are part of the interface.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchRow {
+    pub model: String,
+    pub backend: String,
+    pub batch: usize,
+    pub parameters: usize,
+    pub train_img_s: f64,
+    pub infer_img_s: f64,
+    /// Timed steps (training and inference each), after the warm-up.
+    pub steps: usize,
+}
+
+pub struct BenchPlan {
+    pub models: Vec<BenchModel>,
+    pub backends: Vec<Backend>,
+    pub batch: usize,
+    pub warmup: usize,
+    /// Timed steps; `None`: 20 on flex, 3 on ndarray (which trains ~45x slower).
+    pub steps: Option<usize>,
+}
+
+/// Runs every (model, backend) pair of the plan, reporting each row as it is measured.
+pub fn run_bench(
+    plan: &BenchPlan,
+    on_row: &mut dyn FnMut(&BenchRow),
+) -> Result<Vec<BenchRow>, ModelError> {
+    let mut rows = Vec::new();
+    for &backend in &plan.backends {
+        let steps = plan.steps.unwrap_or(match backend {
+            Backend::Flex => 20,
+            Backend::Ndarray => 3,
+        });
+        for &which in &plan.models {
+            let inference_device = backend.device();
+            let device = inference_device.clone().autodiff();
+            device.seed(0);
+            let (train, infer, parameters) = match which {
+                BenchModel::Default => {
+                    let model = CnnConfig::default().init(&device)?;
+                    measure(
+                        model,
+                        &device,
+                        &inference_device,
+                        plan.batch,
+                        plan.warmup,
+                        steps,
+                    )
+                }
+                BenchModel::A => {
+                    let model = PlainCnn::new(ReferenceArch::A, &device);
+                    measure(
+                        model,
+                        &device,
+                        &inference_device,
+                        plan.batch,
+                        plan.warmup,
+                        steps,
+                    )
+                }
+                BenchModel::B => {
+                    let model = PlainCnn::new(ReferenceArch::B, &device);
+                    measure(
+                        model,
+                        &device,
+                        &inference_device,
+                        plan.batch,
+                        plan.warmup,
+                        steps,
+                    )
+                }
+            };
+            let row = BenchRow {
+                model: which.name().to_string(),
+                backend: backend.name().to_string(),
+                batch: plan.batch,
+                parameters,
+                train_img_s: train,
+                infer_img_s: infer,
+                steps,
+            };
+            on_row(&row);
+            rows.push(row);
+        }
+    }
+    Ok(rows)
+}
+
+/// (train images/s, inference images/s, parameters). Each step is forced to finish (its loss
+/// or logits read back) before the next starts, so the clock sees all of its work.
+fn measure<M: Classifier>(
+    mut model: M,
+    device: &Device,
+    inference_device: &Device,
+    batch: usize,
+    warmup: usize,
+    steps: usize,
+) -> (f64, f64, usize) {
+    let parameters = model.num_params();
+    let images = Tensor::<4>::random(
+        [batch, 1, 28, 28],
+        burn::tensor::Distribution::Default,
+        device,
+    );
+    let labels = Tensor::<1, Int>::from_data(
+        TensorData::new(
+            (0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(),
+            [batch],
+        ),
+        device,
+    );
+    let loss_fn = CrossEntropyLossConfig::new().init(device);
+    let mut optimizer = AdamConfig::new().init();
+    let mut start = Instant::now();
+    for step in 0..warmup + steps {
+        if step == warmup {
+            start = Instant::now();
+        }
+        let loss = loss_fn.forward(model.logits(images.clone()), labels.clone());
+        let _ = loss.clone().into_scalar::<f32>();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        model = optimizer.step(1e-3, model, grads);
+    }
+    let train = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+
+    let inference = model.valid();
+    let images = Tensor::<4>::random(
+        [batch, 1, 28, 28],
+        burn::tensor::Distribution::Default,
+        inference_device,
+    );
+    let mut start = Instant::now();
+    for step in 0..warmup + steps {
+        if step == warmup {
+            start = Instant::now();
+        }
+        let _ = inference.logits(images.clone()).into_data();
+    }
+    let infer = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+    (train, infer, parameters)
+}
+
+/// The rows as a Markdown table.
+pub fn table(rows: &[BenchRow]) -> String {
+    let mut t = report::Table::new(&[
+        "model",
+        "backend",
+        "batch",
+        "parameters",
+        "train img/s",
+        "inference img/s",
+        "timed steps",
+    ]);
+    t.rows = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.model.clone(),
+                r.backend.clone(),
+                r.batch.to_string(),
+                r.parameters.to_string(),
+                format!("{:.0}", r.train_img_s),
+                format!("{:.0}", r.infer_img_s),
+                r.steps.to_string(),
+            ]
+        })
+        .collect();
+    t.markdown()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn measures_every_model_and_backend_of_the_plan() {
+        let plan = BenchPlan {
+            models: vec![BenchModel::B, BenchModel::Default],
+            backends: vec![Backend::Flex],
+            batch: 4,
+            warmup: 1,
+            steps: Some(1),
+        };
+        let mut seen = Vec::new();
+        let rows = run_bench(&plan, &mut |r| seen.push(r.model.clone())).unwrap();
+        assert_eq!(seen, vec!["B", "default"]);
+        assert_eq!(rows[0].parameters, 20_490);
+        assert!(
+            rows.iter()
+                .all(|r| r.train_img_s > 0.0 && r.infer_img_s > 0.0)
+        );
+        let json = serde_json::to_value(&rows).unwrap();
+        for key in ["model", "backend", "batch", "train_img_s", "infer_img_s"] {
+            assert!(json[0].get(key).is_some(), "{key}");
+        }
+        assert!(table(&rows).contains("| B "));
+    }
+}
