@@ -21,7 +21,7 @@ pub struct Augmentation {
 impl Default for Augmentation {
     fn default() -> Self {
         Self {
-            crop_padding: 4,
+            crop_padding: 2,
             horizontal_flip: true,
             random_erasing: 0.0,
         }

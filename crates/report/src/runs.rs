@@ -99,12 +99,20 @@ impl Chart for Runs {
             .collect();
         let y_min = accuracies.iter().copied().fold(1.0, f64::min) - 0.01;
         let y_max = (accuracies.iter().copied().fold(0.0, f64::max) + 0.01).min(1.0);
+        // Round durations, not the powers of ten a log axis picks by itself (100 min, 1000 min).
+        let ticks: Vec<f64> = [1.0, 5.0, 15.0, 60.0, 240.0, 1440.0]
+            .into_iter()
+            .filter(|m| (x_min..=x_max).contains(m))
+            .collect();
         let mut chart = ChartBuilder::on(&plot_area)
             .caption("Test accuracy against training time, every run", (FONT, 22))
             .margin(16)
             .x_label_area_size(45)
             .y_label_area_size(60)
-            .build_cartesian_2d((x_min..x_max).log_scale(), y_min..y_max)
+            .build_cartesian_2d(
+                (x_min..x_max).log_scale().with_key_points(ticks),
+                y_min..y_max,
+            )
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -223,6 +231,9 @@ mod tests {
             "AutoML paid (24 node-hours) 93.9%",
             "83.5% Human",
             "96.7% WRN-40-4",
+            "\n5 min\n",
+            "\n1 h\n",
+            "\n24 h\n",
         ] {
             assert!(svg.contains(text), "{text} missing");
         }
