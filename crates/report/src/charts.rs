@@ -398,7 +398,8 @@ pub(crate) mod test_support {
         svg
     }
 
-    /// Checks the PNG's signature, its size in the IHDR chunk, and that it is not blank.
+    /// Checks the PNG's signature, its size in the IHDR chunk (width and height, big-endian,
+    /// at bytes 16..24), and that it is not blank.
     pub fn assert_png(stem: &Path, size: (u32, u32)) {
         let png = std::fs::read(stem.with_extension("png")).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
@@ -415,6 +416,7 @@ pub(crate) mod test_support {
 
 #[cfg(test)]
 mod tests {
+    use super::test_support::{assert_png, read_svg};
     use super::*;
 
     fn run() -> RunSummary {
@@ -436,12 +438,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let stem = dir.path().join("comparison");
         comparison_chart(&ReferenceResults::bundled().unwrap(), &[run()], &stem).unwrap();
-        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
-        assert!(
-            svg.starts_with("<svg") && svg.contains("width=\"1000\""),
-            "{}",
-            &svg[..200.min(svg.len())]
-        );
+        let svg = read_svg(&stem, CHART_SIZE);
         for label in [
             "AutoML free",
             "AutoML paid",
@@ -452,16 +449,7 @@ mod tests {
         ] {
             assert!(svg.contains(label), "{label} missing from the SVG");
         }
-        let png = std::fs::read(stem.with_extension("png")).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        // IHDR: width and height, big-endian, at bytes 16..24.
-        let width = u32::from_be_bytes([png[16], png[17], png[18], png[19]]);
-        let height = u32::from_be_bytes([png[20], png[21], png[22], png[23]]);
-        assert_eq!((width, height), CHART_SIZE);
-        assert!(
-            png.len() > 10_000,
-            "a blank image compresses to almost nothing"
-        );
+        assert_png(&stem, CHART_SIZE);
     }
 
     #[test]
@@ -483,7 +471,7 @@ mod tests {
             &stem,
         )
         .unwrap();
-        let svg = std::fs::read_to_string(stem.with_extension("svg")).unwrap();
+        let svg = read_svg(&stem, CHART_SIZE);
         for label in [
             "AutoML paid (test) 93.9%",
             "budget (5 min)",
@@ -492,9 +480,7 @@ mod tests {
         ] {
             assert!(svg.contains(label), "{label} missing from the SVG");
         }
-        let png = std::fs::read(stem.with_extension("png")).unwrap();
-        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
-        assert!(png.len() > 10_000);
+        assert_png(&stem, CHART_SIZE);
     }
 
     #[test]

@@ -5,6 +5,7 @@ use crate::ReferenceResults;
 use crate::charts::{Chart, ChartError, FONT, PALETTE, draw_both, draw_legend};
 use metrics::{CurvePoint, ThresholdPoint};
 use plotters::coord::Shift;
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 use std::path::Path;
 
@@ -139,17 +140,27 @@ pub fn roc_chart(
     )
 }
 
+/// A white chart whose axes both run over [0, 1] (a little headroom above 1 keeps lines at 1
+/// off the frame): every chart of this module.
+fn unit_square_chart<'a, DB: DrawingBackend>(
+    root: &'a DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<ChartContext<'a, DB, Cartesian2d<RangedCoordf64, RangedCoordf64>>, String> {
+    let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+    root.fill(&WHITE).map_err(err)?;
+    ChartBuilder::on(root)
+        .caption(title, (FONT, 22))
+        .margin(16)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..1.0, 0.0..1.02)
+        .map_err(err)
+}
+
 impl Chart for Curves {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(&self.title, (FONT, 22))
-            .margin(16)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.02)
-            .map_err(err)?;
+        let mut chart = unit_square_chart(&root, &self.title)?;
         chart
             .configure_mesh()
             .max_light_lines(1)
@@ -222,17 +233,10 @@ struct Threshold {
 impl Chart for Threshold {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                "Precision and recall against the score threshold (test set, micro)",
-                (FONT, 22),
-            )
-            .margin(16)
-            .x_label_area_size(45)
-            .y_label_area_size(60)
-            .build_cartesian_2d(0.0..1.0, 0.0..1.02)
-            .map_err(err)?;
+        let mut chart = unit_square_chart(
+            &root,
+            "Precision and recall against the score threshold (test set, micro)",
+        )?;
         chart
             .configure_mesh()
             .max_light_lines(1)

@@ -88,6 +88,7 @@ pub fn gallery_chart(
     image: &dyn Fn(usize) -> Option<Vec<u8>>,
     stem: &Path,
 ) -> Result<(), ChartError> {
+    let name = |c: usize| class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
     let mut rows = Vec::with_capacity(pairs.len());
     for pair in pairs {
         let mut pictures = Vec::with_capacity(pair.examples.len());
@@ -100,28 +101,18 @@ pub fn gallery_chart(
                 })?;
             pictures.push((*example, upscale(&pixels)));
         }
-        rows.push((pair.clone(), pictures));
+        rows.push(GalleryRow {
+            caption: format!(
+                "true {}, predicted {}: {} test image{}",
+                name(pair.true_class),
+                name(pair.predicted),
+                pair.count,
+                if pair.count == 1 { "" } else { "s" }
+            ),
+            pictures,
+        });
     }
-    let name = |c: usize| class_names.get(c).cloned().unwrap_or_else(|| c.to_string());
-    draw_both_sized(
-        stem,
-        gallery_size(rows.len()),
-        &Gallery {
-            rows: rows
-                .into_iter()
-                .map(|(pair, pictures)| GalleryRow {
-                    caption: format!(
-                        "true {}, predicted {}: {} test image{}",
-                        name(pair.true_class),
-                        name(pair.predicted),
-                        pair.count,
-                        if pair.count == 1 { "" } else { "s" }
-                    ),
-                    pictures,
-                })
-                .collect(),
-        },
-    )
+    draw_both_sized(stem, gallery_size(rows.len()), &Gallery { rows })
 }
 
 /// Grayscale to RGB, each pixel a SCALE x SCALE block.

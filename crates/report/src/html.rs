@@ -120,11 +120,9 @@ pub fn render_index_html(
         "precision@0.5",
         "recall@0.5",
     ]);
-    let mut links = Vec::new();
     for run in runs {
         let s = run.summary();
         let m = &run.metrics;
-        links.push(m.run_name.clone());
         table.rows.push(vec![
             m.run_name.clone(),
             m.backend.clone(),
@@ -139,7 +137,10 @@ pub fn render_index_html(
             pct(s.recall_at_0_5),
         ]);
     }
-    let html = table.html_with_links(&|i| links.get(i).map(|name| format!("{name}/index.html")));
+    let html = table.html_with_links(&|i| {
+        runs.get(i)
+            .map(|run| format!("{}/index.html", run.metrics.run_name))
+    });
     let _ = writeln!(body, "<h2>Runs</h2>");
     if runs.is_empty() {
         let _ = writeln!(

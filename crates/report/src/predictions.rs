@@ -17,14 +17,8 @@ pub struct TestPredictions {
 /// Reads `test_predictions.csv` (header `index,label,predicted,p0,...`), checking that every row
 /// has one probability per class and a label below the number of classes.
 pub fn read_predictions(path: &Path) -> Result<TestPredictions, RunFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let bad = |reason: String| RunFileError::Parse {
-        path: path.to_path_buf(),
-        reason,
-    };
+    let text = crate::run_report::read_text(path)?;
+    let bad = |reason: String| RunFileError::parse(path, reason);
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let classes = header.len().saturating_sub(3);

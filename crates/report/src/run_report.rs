@@ -53,16 +53,28 @@ pub struct HistoryRow {
     pub validation_accuracy: f64,
 }
 
-/// Reads the columns a chart needs from `history.csv`, by header name.
-pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>, RunFileError> {
-    let text = std::fs::read_to_string(path).map_err(|source| RunFileError::Read {
+impl RunFileError {
+    /// The error for a file that was read but is not what it should be.
+    pub(crate) fn parse(path: &Path, reason: impl Into<String>) -> Self {
+        RunFileError::Parse {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// A run file's text; the error names the file.
+pub(crate) fn read_text(path: &Path) -> Result<String, RunFileError> {
+    std::fs::read_to_string(path).map_err(|source| RunFileError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    let bad = |reason: String| RunFileError::Parse {
-        path: path.to_path_buf(),
-        reason,
-    };
+    })
+}
+
+/// Reads the columns a chart needs from `history.csv`, by header name.
+pub fn read_history(path: &Path) -> Result<Vec<HistoryRow>, RunFileError> {
+    let text = read_text(path)?;
+    let bad = |reason: String| RunFileError::parse(path, reason);
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let column = |name: &str| {
@@ -103,10 +115,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RunFileEr
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_slice(&bytes).map_err(|e| RunFileError::Parse {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+    serde_json::from_slice(&bytes).map_err(|e| RunFileError::parse(path, e.to_string()))
 }
 
 impl SavedRun {

@@ -167,6 +167,23 @@ pub struct MetricsReport {
     pub metrics: Metrics,
 }
 
+impl MetricsReport {
+    /// The test metrics of the model `card` describes; the run's facts come from the card.
+    pub fn for_card(card: &ModelCard, metrics: Metrics) -> Self {
+        Self {
+            run_name: card.run_name.clone(),
+            split: "test".into(),
+            class_names: card.class_names.clone(),
+            budget: card.budget.clone(),
+            budget_seconds: card.budget_seconds,
+            training_seconds: card.training_seconds,
+            stop_reason: card.stop_reason,
+            backend: card.backend,
+            metrics,
+        }
+    }
+}
+
 pub fn predictions_csv(predictions: &Predictions, indices: &[usize]) -> String {
     let classes = predictions.probabilities.first().map_or(0, Vec::len);
     let mut out = String::from("index,label,predicted");

@@ -17,8 +17,10 @@ pub enum BenchModel {
     /// The product's default CNN.
     Default,
     /// Reference net A (conv 32-32-pool-64-64-pool, FC 128, FC 10).
+    #[value(name = "A", alias = "a")]
     A,
     /// Reference net B (conv 16-pool-32-pool, FC 10).
+    #[value(name = "B", alias = "b")]
     B,
 }
 
@@ -45,12 +47,22 @@ pub struct BenchRow {
     pub steps: usize,
 }
 
+/// What to measure; also the `bench` subcommand's flags.
+#[derive(Debug, Clone, clap::Args)]
 pub struct BenchPlan {
+    /// Models to measure, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BenchModel::Default, BenchModel::A, BenchModel::B])]
     pub models: Vec<BenchModel>,
+    /// Backends to measure, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
     pub backends: Vec<Backend>,
+    #[arg(long, default_value_t = 128)]
     pub batch: usize,
+    /// Untimed steps before the clock starts.
+    #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Timed steps; `None`: 20 on flex, 3 on ndarray (which trains ~45x slower).
+    /// Timed steps (default: 20 on flex, 3 on ndarray, which trains ~45x slower).
+    #[arg(long)]
     pub steps: Option<usize>,
 }
 
@@ -69,40 +81,17 @@ pub fn run_bench(
             let inference_device = backend.device();
             let device = inference_device.clone().autodiff();
             device.seed(0);
+            let work = Workload {
+                device: &device,
+                inference_device: &inference_device,
+                batch: plan.batch,
+                warmup: plan.warmup,
+                steps,
+            };
             let (train, infer, parameters) = match which {
-                BenchModel::Default => {
-                    let model = CnnConfig::default().init(&device)?;
-                    measure(
-                        model,
-                        &device,
-                        &inference_device,
-                        plan.batch,
-                        plan.warmup,
-                        steps,
-                    )
-                }
-                BenchModel::A => {
-                    let model = PlainCnn::new(ReferenceArch::A, &device);
-                    measure(
-                        model,
-                        &device,
-                        &inference_device,
-                        plan.batch,
-                        plan.warmup,
-                        steps,
-                    )
-                }
-                BenchModel::B => {
-                    let model = PlainCnn::new(ReferenceArch::B, &device);
-                    measure(
-                        model,
-                        &device,
-                        &inference_device,
-                        plan.batch,
-                        plan.warmup,
-                        steps,
-                    )
-                }
+                BenchModel::Default => work.measure(CnnConfig::default().init(&device)?),
+                BenchModel::A => work.measure(PlainCnn::new(ReferenceArch::A, &device)),
+                BenchModel::B => work.measure(PlainCnn::new(ReferenceArch::B, &device)),
             };
             let row = BenchRow {
                 model: which.name().to_string(),
@@ -120,58 +109,69 @@ pub fn run_bench(
     Ok(rows)
 }
 
-/// (train images/s, inference images/s, parameters). Each step is forced to finish (its loss
-/// or logits read back) before the next starts, so the clock sees all of its work.
-fn measure<M: Classifier>(
-    mut model: M,
-    device: &Device,
-    inference_device: &Device,
+/// The same work for every model: devices, batch, warm-up and timed steps.
+struct Workload<'a> {
+    device: &'a Device,
+    inference_device: &'a Device,
     batch: usize,
     warmup: usize,
     steps: usize,
-) -> (f64, f64, usize) {
-    let parameters = model.num_params();
-    let images = Tensor::<4>::random(
-        [batch, 1, 28, 28],
-        burn::tensor::Distribution::Default,
-        device,
-    );
-    let labels = Tensor::<1, Int>::from_data(
-        TensorData::new(
-            (0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(),
-            [batch],
-        ),
-        device,
-    );
-    let loss_fn = CrossEntropyLossConfig::new().init(device);
-    let mut optimizer = AdamConfig::new().init();
-    let mut start = Instant::now();
-    for step in 0..warmup + steps {
-        if step == warmup {
-            start = Instant::now();
-        }
-        let loss = loss_fn.forward(model.logits(images.clone()), labels.clone());
-        let _ = loss.clone().into_scalar::<f32>();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optimizer.step(1e-3, model, grads);
-    }
-    let train = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+}
 
-    let inference = model.valid();
-    let images = Tensor::<4>::random(
-        [batch, 1, 28, 28],
-        burn::tensor::Distribution::Default,
-        inference_device,
-    );
-    let mut start = Instant::now();
-    for step in 0..warmup + steps {
-        if step == warmup {
-            start = Instant::now();
+impl Workload<'_> {
+    /// (train images/s, inference images/s, parameters). Each step is forced to finish (its
+    /// loss or logits read back) before the next starts, so the clock sees all of its work.
+    fn measure<M: Classifier>(&self, mut model: M) -> (f64, f64, usize) {
+        let Workload {
+            device,
+            inference_device,
+            batch,
+            warmup,
+            steps,
+        } = *self;
+        let parameters = model.num_params();
+        let images = Tensor::<4>::random(
+            [batch, 1, 28, 28],
+            burn::tensor::Distribution::Default,
+            device,
+        );
+        let labels = Tensor::<1, Int>::from_data(
+            TensorData::new(
+                (0..batch as i64).map(|i| i % 10).collect::<Vec<_>>(),
+                [batch],
+            ),
+            device,
+        );
+        let loss_fn = CrossEntropyLossConfig::new().init(device);
+        let mut optimizer = AdamConfig::new().init();
+        let mut start = Instant::now();
+        for step in 0..warmup + steps {
+            if step == warmup {
+                start = Instant::now();
+            }
+            let loss = loss_fn.forward(model.logits(images.clone()), labels.clone());
+            let _ = loss.clone().into_scalar::<f32>();
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optimizer.step(1e-3, model, grads);
         }
-        let _ = inference.logits(images.clone()).into_data();
+        let train = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+
+        let inference = model.valid();
+        let images = Tensor::<4>::random(
+            [batch, 1, 28, 28],
+            burn::tensor::Distribution::Default,
+            inference_device,
+        );
+        let mut start = Instant::now();
+        for step in 0..warmup + steps {
+            if step == warmup {
+                start = Instant::now();
+            }
+            let _ = inference.logits(images.clone()).into_data();
+        }
+        let infer = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+        (train, infer, parameters)
     }
-    let infer = (steps * batch) as f64 / start.elapsed().as_secs_f64();
-    (train, infer, parameters)
 }
 
 /// The rows as a Markdown table.

@@ -118,17 +118,25 @@ fn evaluate_on_test(
     })
 }
 
-fn save_test_evaluation(
+/// Saves a model's test evaluation (`metrics.json`, `test_predictions.csv`), then rebuilds its
+/// report and the list of runs. Returns the saved metrics and notes for the user.
+fn publish_test_evaluation(
     paths: &RunPaths,
-    report: &MetricsReport,
-    test: &TestEvaluation,
-) -> Result<(), JobError> {
-    artifacts::write_json(&paths.metrics(), report)?;
+    card: &ModelCard,
+    test: TestEvaluation,
+    test_images: &fmnist::Images,
+    (models_dir, reports_dir): (&std::path::Path, &std::path::Path),
+    reference: &ReferenceResults,
+) -> Result<(MetricsReport, Vec<String>), JobError> {
+    let report = MetricsReport::for_card(card, test.metrics);
+    artifacts::write_json(&paths.metrics(), &report)?;
     artifacts::write_atomic(
         &paths.predictions(),
         artifacts::predictions_csv(&test.predictions, &test.indices).as_bytes(),
     )?;
-    Ok(())
+    let mut notes = write_report(paths, reference, Some(test_images))?;
+    notes.extend(refresh_index(models_dir, reports_dir, reference));
+    Ok((report, notes))
 }
 
 /// Rebuilds `reports/index.html`; a failure there becomes a note, since the run itself is
@@ -189,24 +197,14 @@ pub fn evaluate_saved(
         card.training.eval_batch_size,
         &device,
     )?;
-    let report = MetricsReport {
-        run_name: card.run_name.clone(),
-        split: "test".into(),
-        class_names: card.class_names.clone(),
-        budget: card.budget.clone(),
-        budget_seconds: card.budget_seconds,
-        training_seconds: card.training_seconds,
-        stop_reason: card.stop_reason,
-        backend: card.backend,
-        metrics: test.metrics.clone(),
-    };
-    save_test_evaluation(&paths, &report, &test)?;
-    let mut notes = write_report(&paths, &reference, Some(&test_images))?;
-    notes.extend(refresh_index(
-        &options.models_dir,
-        &options.reports_dir,
+    let (report, notes) = publish_test_evaluation(
+        &paths,
+        &card,
+        test,
+        &test_images,
+        (&options.models_dir, &options.reports_dir),
         &reference,
-    ));
+    )?;
     Ok(EvaluateOutcome {
         paths,
         report,
@@ -394,7 +392,6 @@ pub fn run_job(
         spec.training.eval_batch_size,
         &device,
     )?;
-    let class_names: Vec<String> = CLASS_NAMES.iter().map(|s| s.to_string()).collect();
     let history = &outcome.state.history;
     let throughput = {
         let rates: Vec<f64> = history
@@ -409,7 +406,7 @@ pub fn run_job(
         run_name: spec.run_name.clone(),
         created_at,
         trainer_version: env!("CARGO_PKG_VERSION").to_string(),
-        class_names: class_names.clone(),
+        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
         parameters: outcome.model.num_params(),
         model: spec.model.clone(),
         training: spec.training.clone(),
@@ -428,27 +425,17 @@ pub fn run_job(
         peak_rss_bytes: artifacts::peak_rss_bytes(),
         best_validation: outcome.state.best.clone(),
     };
-    let report = MetricsReport {
-        run_name: spec.run_name.clone(),
-        split: "test".into(),
-        class_names,
-        budget: spec.budget.clone(),
-        budget_seconds: spec.budget_seconds,
-        training_seconds: card.training_seconds,
-        stop_reason: outcome.stop_reason,
-        backend: spec.backend,
-        metrics: test.metrics.clone(),
-    };
     artifacts::write_atomic(&paths.model_weights(), &outcome.model_bytes)?;
     artifacts::write_json(&paths.model_card(), &card)?;
     artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
-    save_test_evaluation(&paths, &report, &test)?;
-    let mut notes = write_report(&paths, &reference, Some(&test_images))?;
-    notes.extend(refresh_index(
-        &options.models_dir,
-        &options.reports_dir,
+    let (report, notes) = publish_test_evaluation(
+        &paths,
+        &card,
+        test,
+        &test_images,
+        (&options.models_dir, &options.reports_dir),
         &reference,
-    ));
+    )?;
     // An interrupted run keeps its checkpoint so that --resume can finish it.
     if outcome.stop_reason != crate::train::StopReason::Interrupted {
         let _ = std::fs::remove_dir_all(paths.checkpoint_dir());

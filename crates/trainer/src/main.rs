@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use trainer::artifacts::RunPaths;
 use trainer::backend::Backend;
-use trainer::bench::{BenchModel, BenchPlan, run_bench};
+use trainer::bench::{BenchPlan, run_bench};
 use trainer::budget::{format_duration, parse_budget, tolerance};
 use trainer::job::{
     DataOptions, EvaluateOptions, JobOptions, evaluate_saved, load_dataset, run_job,
@@ -62,20 +62,8 @@ enum Command {
     /// Measure training and inference throughput (images/s) of the default model and the
     /// reference nets A and B on each CPU backend (random data, fixed steps after warm-up).
     Bench {
-        /// Models to measure, comma-separated.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BenchModel::Default, BenchModel::A, BenchModel::B])]
-        models: Vec<BenchModel>,
-        /// Backends to measure, comma-separated.
-        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
-        backends: Vec<Backend>,
-        #[arg(long, default_value_t = 128)]
-        batch: usize,
-        /// Untimed steps before the clock starts.
-        #[arg(long, default_value_t = 3)]
-        warmup: usize,
-        /// Timed steps (default: 20 on flex, 3 on ndarray).
-        #[arg(long)]
-        steps: Option<usize>,
+        #[command(flatten)]
+        plan: BenchPlan,
         /// Print the rows as a JSON array instead of a table.
         #[arg(long)]
         json: bool,
@@ -273,23 +261,7 @@ fn main() -> Result<()> {
             models_dir,
             reports_dir,
         }) => evaluate(model, backend, data, models_dir, reports_dir),
-        Some(Command::Bench {
-            models,
-            backends,
-            batch,
-            warmup,
-            steps,
-            json,
-        }) => bench(
-            BenchPlan {
-                models,
-                backends,
-                batch,
-                warmup,
-                steps,
-            },
-            json,
-        ),
+        Some(Command::Bench { plan, json }) => bench(plan, json),
         None => train(cli.train),
     }
 }

@@ -105,7 +105,7 @@ pub fn write_report(
     let files: Vec<&str> = LINKED_FILES
         .iter()
         .copied()
-        .filter(|f| dir.join(f).is_file() || *f == "report.md")
+        .filter(|f| dir.join(f).is_file())
         .collect();
     let html = report::render_run_html(reference, &run, &charts, &files);
     artifacts::write_atomic(&paths.report_page(), html.as_bytes())?;

@@ -92,18 +92,30 @@ fn assert_complete_report(reports: &Path, run: &str) {
     }
 }
 
-/// The real dataset, or `None` outside CI; in CI a missing dataset fails the test.
-fn real_dataset() -> Option<PathBuf> {
-    let dir = PathBuf::from(DEBIAN_DIR);
-    if dir.join("t10k-labels-idx1-ubyte.gz").is_file() {
-        return Some(dir);
+/// `path` when it exists. Otherwise `None` outside CI, where the test skips; in CI (`CI=true`)
+/// the missing dependency fails the test, naming the package that provides it.
+fn installed(path: PathBuf, what: &str, package: &str) -> Option<PathBuf> {
+    if path.exists() {
+        return Some(path);
     }
     assert!(
         std::env::var("CI").ok().is_none_or(|v| v != "true"),
-        "CI=true but Fashion-MNIST is missing from {DEBIAN_DIR}: install dataset-fashion-mnist"
+        "CI=true but {what} is missing from {}: install {package}",
+        path.display()
     );
-    eprintln!("skipping: Fashion-MNIST is not installed in {DEBIAN_DIR}");
+    eprintln!("skipping: {what} is not installed in {}", path.display());
     None
+}
+
+/// The real dataset, or `None` outside CI; in CI a missing dataset fails the test.
+fn real_dataset() -> Option<PathBuf> {
+    let dir = PathBuf::from(DEBIAN_DIR);
+    installed(
+        dir.join("t10k-labels-idx1-ubyte.gz"),
+        "Fashion-MNIST",
+        "dataset-fashion-mnist",
+    )
+    .map(|_| dir)
 }
 
 fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -561,16 +573,11 @@ fn report_subcommand_rebuilds_the_report_from_saved_files() {
 
 /// Debian's Chromium, or `None` outside CI; in CI a missing browser fails the test.
 fn chromium() -> Option<PathBuf> {
-    let path = PathBuf::from("/usr/bin/chromium");
-    if path.is_file() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").ok().is_none_or(|v| v != "true"),
-        "CI=true but Chromium is missing from /usr/bin/chromium: install the chromium package"
-    );
-    eprintln!("skipping: Chromium is not installed");
-    None
+    installed(
+        PathBuf::from("/usr/bin/chromium"),
+        "Chromium",
+        "the chromium package",
+    )
 }
 
 /// Opens each page in an iframe and, once it has loaded, lists every image that failed to
