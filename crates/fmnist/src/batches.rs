@@ -9,12 +9,23 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
 /// One batch of model inputs, `[size, 1, 28, 28]` row-major.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Batch {
     pub images: Vec<f32>,
     pub labels: Vec<i64>,
     /// Positions of these examples in the image set they came from.
     pub indices: Vec<usize>,
+    /// Time the worker thread spent building this batch (gathering, augmenting,
+    /// normalising): the data pipeline's cost, which the trainer reports.
+    pub build_seconds: f64,
+}
+
+/// Two batches are equal when they hold the same examples: how long one took to build is
+/// not part of it.
+impl PartialEq for Batch {
+    fn eq(&self, other: &Self) -> bool {
+        self.images == other.images && self.labels == other.labels && self.indices == other.indices
+    }
 }
 
 impl Batch {
@@ -40,10 +51,12 @@ fn build_batch(
     chunk: &[usize],
     augmentation: Option<(&Augmentation, u64, u64, u64)>,
 ) -> Batch {
+    let start = std::time::Instant::now();
     let mut batch = Batch {
         images: vec![0.0; chunk.len() * PIXELS],
         labels: chunk.iter().map(|&i| labels[i] as i64).collect(),
         indices: chunk.to_vec(),
+        build_seconds: 0.0,
     };
     let outputs = batch.images.chunks_exact_mut(PIXELS);
     match augmentation {
@@ -60,6 +73,7 @@ fn build_batch(
             }
         }
     }
+    batch.build_seconds = start.elapsed().as_secs_f64();
     batch
 }
 

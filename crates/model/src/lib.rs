@@ -149,6 +149,19 @@ impl CnnConfig {
     }
 }
 
+/// A 3x3, stride-1, padding-1 convolution layer through the project's CPU kernel (burn's own
+/// convolution on backends the kernel does not cover). Same weights, same result.
+pub(crate) fn same_conv3x3(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+    let y = kernels::conv3x3(x, conv.weight.val());
+    match &conv.bias {
+        Some(bias) => {
+            let channels = bias.val().dims()[0];
+            y + bias.val().reshape([1, channels, 1, 1])
+        }
+        None => y,
+    }
+}
+
 /// 3x3 convolution, batch norm, ReLU. The convolution has no bias: batch norm's shift
 /// makes it redundant.
 #[derive(Module, Debug)]
@@ -169,7 +182,7 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(self.conv.forward(x)))
+        relu(self.norm.forward(same_conv3x3(&self.conv, x)))
     }
 }
 

@@ -213,7 +213,26 @@ impl SavedRun {
             m.budget,
             m.stop_reason.replace('_', " "),
             m.metrics.examples
-        )
+        ) + &self.mirror_sentence()
+    }
+
+    /// Says whether the test predictions average each image with its mirror image, and the
+    /// validation figures that decided it.
+    fn mirror_sentence(&self) -> String {
+        let choice = &self.model_card["test_time_mirror"];
+        let accuracy = |key: &str| choice[key].as_f64().map(|a| format!("{:.2}%", a * 100.0));
+        match (
+            choice["enabled"].as_bool(),
+            accuracy("validation_accuracy_mirrored"),
+            accuracy("validation_accuracy_plain"),
+        ) {
+            (Some(enabled), Some(mirrored), Some(plain)) => format!(
+                " Predictions {} each image's probabilities with its mirror image's: chosen on \
+                 validation ({mirrored} with, {plain} without), never on test.",
+                if enabled { "average" } else { "do not average" }
+            ),
+            _ => String::new(),
+        }
     }
 
     pub fn per_class_table(&self) -> Table {
@@ -393,6 +412,25 @@ mod tests {
         assert!(!md.contains("misclassified.svg"));
         assert!(md.contains("\"seed\": 42"));
         assert!(md.contains("4m57s of a 5m budget"));
+    }
+
+    #[test]
+    fn headline_says_whether_predictions_are_mirror_averaged() {
+        let mut run = saved_run();
+        assert!(!run.headline().contains("mirror"), "{}", run.headline());
+        run.model_card = serde_json::json!({"test_time_mirror": {
+            "enabled": true,
+            "validation_accuracy_plain": 0.9412,
+            "validation_accuracy_mirrored": 0.94375,
+            "seconds": 9.0
+        }});
+        let on = run.headline();
+        assert!(
+            on.contains("Predictions average") && on.contains("(94.38% with, 94.12% without)"),
+            "{on}"
+        );
+        run.model_card["test_time_mirror"]["enabled"] = false.into();
+        assert!(run.headline().contains("do not average"));
     }
 
     #[test]

@@ -150,6 +150,15 @@ pub struct ModelCard {
     pub train_images_per_second: f64,
     pub peak_rss_bytes: Option<u64>,
     pub best_validation: Option<EpochRecord>,
+    /// Absent in cards written before mirror averaging existed: those predict plainly.
+    #[serde(default)]
+    pub test_time_mirror: Option<crate::evaluate::MirrorChoice>,
+}
+
+impl ModelCard {
+    pub fn mirror(&self) -> bool {
+        self.test_time_mirror.is_some_and(|c| c.enabled)
+    }
 }
 
 /// `metrics.json`: the test-set evaluation of the saved model.
@@ -207,12 +216,12 @@ pub fn predictions_csv(predictions: &Predictions, indices: &[usize]) -> String {
 
 pub fn history_csv(history: &[EpochRecord]) -> String {
     let mut out = String::from(
-        "epoch,epochs_completed,steps,elapsed_seconds,learning_rate,train_loss,validation_loss,validation_accuracy,train_images_per_second\n",
+        "epoch,epochs_completed,steps,elapsed_seconds,learning_rate,train_loss,validation_loss,validation_accuracy,train_images_per_second,step_ms,data_build_ms_per_step,data_wait_ms_per_step\n",
     );
     for r in history {
         let _ = writeln!(
             out,
-            "{},{:.4},{},{:.3},{:.6e},{:.6},{:.6},{:.6},{:.1}",
+            "{},{:.4},{},{:.3},{:.6e},{:.6},{:.6},{:.6},{:.1},{:.2},{:.2},{:.3}",
             r.epoch,
             r.epochs_completed,
             r.steps,
@@ -221,7 +230,10 @@ pub fn history_csv(history: &[EpochRecord]) -> String {
             r.train_loss,
             r.validation_loss,
             r.validation_accuracy,
-            r.train_images_per_second
+            r.train_images_per_second,
+            r.step_ms,
+            r.data_build_ms_per_step,
+            r.data_wait_ms_per_step
         );
     }
     out

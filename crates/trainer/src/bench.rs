@@ -34,11 +34,31 @@ impl BenchModel {
     }
 }
 
+/// Which 3x3 convolution the models run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ConvKernel {
+    /// The project's kernel (crates/kernels: im2col + one GEMM per image); flex only.
+    Project,
+    /// burn's own convolution.
+    Burn,
+}
+
+impl ConvKernel {
+    pub fn name(self) -> &'static str {
+        match self {
+            ConvKernel::Project => "project",
+            ConvKernel::Burn => "burn",
+        }
+    }
+}
+
 /// One line of the benchmark; the JSON keys are part of the interface.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BenchRow {
     pub model: String,
     pub backend: String,
+    /// The convolution kernel: "project" or "burn".
+    pub conv: String,
     pub batch: usize,
     pub parameters: usize,
     pub train_img_s: f64,
@@ -56,6 +76,9 @@ pub struct BenchPlan {
     /// Backends to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
     pub backends: Vec<Backend>,
+    /// Convolution kernels to compare, comma-separated (the project's applies to flex only).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ConvKernel::Project, ConvKernel::Burn])]
+    pub convs: Vec<ConvKernel>,
     #[arg(long, default_value_t = 128)]
     pub batch: usize,
     /// Untimed steps before the clock starts.
@@ -77,36 +100,58 @@ pub fn run_bench(
             Backend::Flex => 20,
             Backend::Ndarray => 3,
         });
-        for &which in &plan.models {
-            let inference_device = backend.device();
-            let device = inference_device.clone().autodiff();
-            device.seed(0);
-            let work = Workload {
-                device: &device,
-                inference_device: &inference_device,
-                batch: plan.batch,
-                warmup: plan.warmup,
-                steps,
-            };
-            let (train, infer, parameters) = match which {
-                BenchModel::Default => work.measure(CnnConfig::default().init(&device)?),
-                BenchModel::A => work.measure(PlainCnn::new(ReferenceArch::A, &device)),
-                BenchModel::B => work.measure(PlainCnn::new(ReferenceArch::B, &device)),
-            };
-            let row = BenchRow {
-                model: which.name().to_string(),
-                backend: backend.name().to_string(),
-                batch: plan.batch,
-                parameters,
-                train_img_s: train,
-                infer_img_s: infer,
-                steps,
-            };
-            on_row(&row);
-            rows.push(row);
+        let convs = plan
+            .convs
+            .iter()
+            .filter(|&&c| backend == Backend::Flex || c == ConvKernel::Burn);
+        for &conv in convs {
+            for &which in &plan.models {
+                // The switch is process-wide: set for this measurement, back to the default
+                // (the project kernel) right after, error or not.
+                kernels::use_project_kernel(conv == ConvKernel::Project);
+                let row = measure_one(plan, backend, conv, which, steps);
+                kernels::use_project_kernel(true);
+                let row = row?;
+                on_row(&row);
+                rows.push(row);
+            }
         }
     }
     Ok(rows)
+}
+
+fn measure_one(
+    plan: &BenchPlan,
+    backend: Backend,
+    conv: ConvKernel,
+    which: BenchModel,
+    steps: usize,
+) -> Result<BenchRow, ModelError> {
+    let inference_device = backend.device();
+    let device = inference_device.clone().autodiff();
+    device.seed(0);
+    let work = Workload {
+        device: &device,
+        inference_device: &inference_device,
+        batch: plan.batch,
+        warmup: plan.warmup,
+        steps,
+    };
+    let (train, infer, parameters) = match which {
+        BenchModel::Default => work.measure(CnnConfig::default().init(&device)?),
+        BenchModel::A => work.measure(PlainCnn::new(ReferenceArch::A, &device)),
+        BenchModel::B => work.measure(PlainCnn::new(ReferenceArch::B, &device)),
+    };
+    Ok(BenchRow {
+        model: which.name().to_string(),
+        backend: backend.name().to_string(),
+        conv: conv.name().to_string(),
+        batch: plan.batch,
+        parameters,
+        train_img_s: train,
+        infer_img_s: infer,
+        steps,
+    })
 }
 
 /// The same work for every model: devices, batch, warm-up and timed steps.
@@ -179,6 +224,7 @@ pub fn table(rows: &[BenchRow]) -> String {
     let mut t = report::Table::new(&[
         "model",
         "backend",
+        "conv",
         "batch",
         "parameters",
         "train img/s",
@@ -191,6 +237,7 @@ pub fn table(rows: &[BenchRow]) -> String {
             vec![
                 r.model.clone(),
                 r.backend.clone(),
+                r.conv.clone(),
                 r.batch.to_string(),
                 r.parameters.to_string(),
                 format!("{:.0}", r.train_img_s),
@@ -211,6 +258,7 @@ mod tests {
         let plan = BenchPlan {
             models: vec![BenchModel::B, BenchModel::Default],
             backends: vec![Backend::Flex],
+            convs: vec![ConvKernel::Project],
             batch: 4,
             warmup: 1,
             steps: Some(1),

@@ -6,7 +6,7 @@ use crate::artifacts::{
 };
 use crate::backend::Backend;
 use crate::budget::format_duration;
-use crate::evaluate::predict;
+use crate::evaluate::{MirrorChoice, predict};
 use crate::reporting::{write_index, write_report};
 use crate::train::{Session, TrainConfig, TrainData, TrainError, TrainObserver};
 use burn::prelude::*;
@@ -103,9 +103,18 @@ fn evaluate_on_test(
     labels: Arc<Vec<u8>>,
     batch_size: usize,
     device: &Device,
+    mirror: bool,
 ) -> Result<TestEvaluation, JobError> {
     let indices: Vec<usize> = (0..images.count).collect();
-    let predictions = predict(model, images, labels, indices.clone(), batch_size, device);
+    let predictions = predict(
+        model,
+        images,
+        labels,
+        indices.clone(),
+        batch_size,
+        device,
+        mirror,
+    );
     let metrics = metrics::evaluate(
         &predictions.labels,
         &predictions.probabilities,
@@ -176,7 +185,7 @@ pub fn evaluate_saved(
 ) -> Result<EvaluateOutcome, JobError> {
     validate_run_name(&options.run_name)?;
     let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &options.run_name);
-    let card: ModelCard = artifacts::read_json(&paths.model_card())?;
+    let mut card: ModelCard = artifacts::read_json(&paths.model_card())?;
     card.model.validate()?;
     let device = options.backend.device();
     let weights = artifacts::read_bytes(&paths.model_weights())?;
@@ -189,6 +198,23 @@ pub fn evaluate_saved(
     let previous_accuracy = artifacts::read_json::<MetricsReport>(&paths.metrics())
         .ok()
         .map(|r| r.metrics.accuracy);
+    let mut notes = Vec::new();
+    if card.test_time_mirror.is_none() {
+        // Saved before mirror averaging existed: decide it now, on VALIDATION, as training
+        // does, and record the decision in the model card.
+        let split = validation_split(dataset.train_images.count, card.seed)?;
+        let choice = MirrorChoice::decide(
+            &model,
+            Arc::new(dataset.train_images),
+            Arc::new(dataset.train_labels),
+            split.validation,
+            card.training.eval_batch_size,
+            &device,
+        );
+        notes.push(choice.describe());
+        card.test_time_mirror = Some(choice);
+        artifacts::write_json(&paths.model_card(), &card)?;
+    }
     let test_images = Arc::new(dataset.test_images);
     let test = evaluate_on_test(
         &model,
@@ -196,8 +222,9 @@ pub fn evaluate_saved(
         Arc::new(dataset.test_labels),
         card.training.eval_batch_size,
         &device,
+        card.mirror(),
     )?;
-    let (report, notes) = publish_test_evaluation(
+    let (report, more_notes) = publish_test_evaluation(
         &paths,
         &card,
         test,
@@ -205,12 +232,22 @@ pub fn evaluate_saved(
         (&options.models_dir, &options.reports_dir),
         &reference,
     )?;
+    notes.extend(more_notes);
     Ok(EvaluateOutcome {
         paths,
         report,
         previous_accuracy,
         notes,
     })
+}
+
+/// The seeded TRAIN/VALIDATION split of the training images, as every run makes it.
+fn validation_split(train_images: usize, seed: u64) -> Result<fmnist::Split, JobError> {
+    Ok(fmnist::split_train_validation(
+        train_images,
+        VALIDATION_SIZE.min(train_images / 6).max(1),
+        seed,
+    )?)
 }
 
 pub fn validate_run_name(name: &str) -> Result<(), JobError> {
@@ -342,11 +379,7 @@ pub fn run_job(
         digests,
         verified,
     } = dataset;
-    let split = fmnist::split_train_validation(
-        train_images.count,
-        VALIDATION_SIZE.min(train_images.count / 6).max(1),
-        spec.seed,
-    )?;
+    let split = validation_split(train_images.count, spec.seed)?;
     let data = TrainData {
         images: Arc::new(train_images),
         labels: Arc::new(train_labels),
@@ -383,6 +416,16 @@ pub fn run_job(
     }
     .run(resume)?;
 
+    let mirror = MirrorChoice::decide(
+        &outcome.model,
+        data.images.clone(),
+        data.labels.clone(),
+        data.validation.clone(),
+        spec.training.eval_batch_size,
+        &device,
+    );
+    observer.note(&mirror.describe());
+
     // TEST is looked at once, by the final model only.
     let test_images = Arc::new(test_images);
     let test = evaluate_on_test(
@@ -391,6 +434,7 @@ pub fn run_job(
         Arc::new(test_labels),
         spec.training.eval_batch_size,
         &device,
+        mirror.enabled,
     )?;
     let history = &outcome.state.history;
     let throughput = {
@@ -424,6 +468,7 @@ pub fn run_job(
         train_images_per_second: throughput,
         peak_rss_bytes: artifacts::peak_rss_bytes(),
         best_validation: outcome.state.best.clone(),
+        test_time_mirror: Some(mirror),
     };
     artifacts::write_atomic(&paths.model_weights(), &outcome.model_bytes)?;
     artifacts::write_json(&paths.model_card(), &card)?;

@@ -45,7 +45,7 @@ fn left(elapsed: Duration, budget: Duration) -> String {
 
 pub fn validation_line(r: &EpochRecord, budget: Duration) -> String {
     format!(
-        "epoch {:>3} ({:.2} epochs, {}): train loss {:.4}, val loss {:.4}, val acc {:.2}%, lr {:.4}, {:.0} img/s, {} left",
+        "epoch {:>3} ({:.2} epochs, {}): train loss {:.4}, val loss {:.4}, val acc {:.2}%, lr {:.4}, {:.0} img/s (data: {:.1} ms built, {:.2} ms waited per {:.0} ms step), {} left",
         r.epoch,
         r.epochs_completed,
         format_duration(Duration::from_secs_f64(r.elapsed_seconds)),
@@ -54,6 +54,9 @@ pub fn validation_line(r: &EpochRecord, budget: Duration) -> String {
         r.validation_accuracy * 100.0,
         r.learning_rate,
         r.train_images_per_second,
+        r.data_build_ms_per_step,
+        r.data_wait_ms_per_step,
+        r.step_ms,
         left(Duration::from_secs_f64(r.elapsed_seconds), budget),
     )
 }

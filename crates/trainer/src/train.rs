@@ -103,6 +103,33 @@ pub struct EpochRecord {
     pub validation_loss: f64,
     pub validation_accuracy: f64,
     pub train_images_per_second: f64,
+    /// The data pipeline since the previous pass, per training step: time the worker thread
+    /// spent building a batch, and time the training loop waited for one (0 when the worker
+    /// keeps ahead). Absent from runs saved before they were measured.
+    #[serde(default)]
+    pub data_build_ms_per_step: f64,
+    #[serde(default)]
+    pub data_wait_ms_per_step: f64,
+    #[serde(default)]
+    pub step_ms: f64,
+}
+
+/// Where the training loop's time went since the last validation pass.
+#[derive(Debug, Default)]
+struct PipelineClock {
+    steps: u32,
+    /// The worker's time building batches (in parallel with `compute`, on the other core).
+    build: Duration,
+    /// The loop's time blocked waiting for a batch.
+    wait: Duration,
+    /// Forward, backward and optimizer steps.
+    compute: Duration,
+}
+
+impl PipelineClock {
+    fn per_step_ms(&self, total: Duration) -> f64 {
+        total.as_secs_f64() * 1000.0 / f64::from(self.steps.max(1))
+    }
 }
 
 /// Everything needed to continue a run where its last checkpoint left it.
@@ -278,6 +305,7 @@ impl Session<'_> {
         let mut since_validation = 0u64;
         let mut last_validation_at = state.history.last().map_or(0.0, |r| r.elapsed_seconds);
         let mut last_lr = cfg.schedule.at(0.0);
+        let mut pipeline = PipelineClock::default();
 
         'epochs: while stop.is_none() {
             if cfg.max_epochs.is_some_and(|m| state.next_epoch >= m) {
@@ -298,7 +326,15 @@ impl Session<'_> {
             let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
             let mut epoch_train_time = Duration::ZERO;
             let mut epoch_images = 0u64;
-            for (i, b) in stream.enumerate() {
+            let mut stream = stream.enumerate();
+            loop {
+                let wait_start = Instant::now();
+                let Some((i, b)) = stream.next() else {
+                    break;
+                };
+                pipeline.wait += wait_start.elapsed();
+                pipeline.build += Duration::from_secs_f64(b.build_seconds);
+                pipeline.steps += 1;
                 let deadline = step_deadline(state.validation_seconds);
                 if self.stop.load(Ordering::Relaxed) {
                     stop = Some(StopReason::Interrupted);
@@ -344,6 +380,7 @@ impl Session<'_> {
                     (0.8 * step_seconds + 0.2 * took.as_secs_f64()).max(took.as_secs_f64() * 0.5)
                 };
                 epoch_train_time += took;
+                pipeline.compute += took;
                 epoch_images += n as u64;
                 state.steps += 1;
                 state.images_seen += n as u64;
@@ -400,7 +437,11 @@ impl Session<'_> {
                 validation_loss: predictions.loss(),
                 validation_accuracy: predictions.accuracy(),
                 train_images_per_second: throughput,
+                data_build_ms_per_step: pipeline.per_step_ms(pipeline.build),
+                data_wait_ms_per_step: pipeline.per_step_ms(pipeline.wait),
+                step_ms: pipeline.per_step_ms(pipeline.compute),
             };
+            pipeline = PipelineClock::default();
             self.observer.validated(&record, budget);
             let improved = state.best.as_ref().is_none_or(|b| {
                 record.validation_accuracy > b.validation_accuracy
@@ -470,6 +511,7 @@ impl Session<'_> {
             self.data.validation.clone(),
             self.config.eval_batch_size,
             self.device,
+            false,
         );
         (predictions, start.elapsed().as_secs_f64())
     }
@@ -493,6 +535,7 @@ impl Session<'_> {
             sample.clone(),
             self.config.eval_batch_size,
             self.device,
+            false,
         );
         start.elapsed().as_secs_f64() * self.data.validation.len() as f64 / sample.len() as f64
     }

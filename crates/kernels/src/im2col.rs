@@ -1,0 +1,234 @@
+//! The arithmetic on plain NCHW f32 slices: im2col of a 3x3, padding-1 window and the GEMMs
+//! on it. The batch is cut into one contiguous chunk of images per thread, and each GEMM runs
+//! single-threaded on its chunk: images are independent, so this parallelises without any
+//! synchronisation, and every thread reuses one im2col buffer.
+
+use rayon::prelude::*;
+
+/// Rows `(ci, kh, kw)`, columns the `h * w` output pixels: `col[(ci*9 + kh*3 + kw), (y, x)]`
+/// is the input pixel `(ci, y + kh - 1, x + kw - 1)`, or 0 in the padding.
+fn im2col(image: &[f32], channels: usize, h: usize, w: usize, col: &mut [f32]) {
+    let hw = h * w;
+    for (c, plane) in image.chunks_exact(hw).take(channels).enumerate() {
+        for kh in 0..3 {
+            for kw in 0..3 {
+                let row = &mut col[(c * 9 + kh * 3 + kw) * hw..][..hw];
+                for (y, dst) in row.chunks_exact_mut(w).enumerate() {
+                    let Some(src_y) = (y + kh).checked_sub(1).filter(|&sy| sy < h) else {
+                        dst.fill(0.0);
+                        continue;
+                    };
+                    let src = &plane[src_y * w..][..w];
+                    match kw {
+                        0 => {
+                            dst[0] = 0.0;
+                            dst[1..].copy_from_slice(&src[..w - 1]);
+                        }
+                        1 => dst.copy_from_slice(src),
+                        _ => {
+                            dst[..w - 1].copy_from_slice(&src[1..]);
+                            dst[w - 1] = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Images per thread: the batch split into one contiguous run per rayon thread.
+fn images_per_task(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
+/// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, all row-major with the given row strides, except
+/// that `rhs_transposed` reads `rhs` as an `[n, k]` row-major matrix.
+#[allow(clippy::too_many_arguments)]
+fn matmul(
+    (m, n, k): (usize, usize, usize),
+    dst: &mut [f32],
+    accumulate: bool,
+    lhs: &[f32],
+    rhs: &[f32],
+    rhs_transposed: bool,
+) {
+    debug_assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n);
+    let (rhs_cs, rhs_rs) = if rhs_transposed {
+        (k as isize, 1)
+    } else {
+        (1, n as isize)
+    };
+    // SAFETY: the slices hold at least m*n, m*k and k*n elements (checked by every caller's
+    // shapes, asserted above in debug builds) and the strides stay inside them; `dst` is
+    // exclusively borrowed and does not alias the inputs.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            dst.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            lhs.as_ptr(),
+            1,
+            k as isize,
+            rhs.as_ptr(),
+            rhs_cs,
+            rhs_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::None,
+        );
+    }
+}
+
+/// Forward convolution: `x [n, c_in, h, w]`, `weight [c_out, c_in, 3, 3]` -> `[n, c_out, h, w]`.
+pub fn conv3x3_f32(
+    x: &[f32],
+    [n, c_in, h, w]: [usize; 4],
+    weight: &[f32],
+    c_out: usize,
+) -> Vec<f32> {
+    let hw = h * w;
+    let mut out = vec![0.0f32; n * c_out * hw];
+    if n == 0 || hw == 0 || c_out == 0 || c_in == 0 {
+        return out;
+    }
+    let chunk = images_per_task(n);
+    out.par_chunks_mut(chunk * c_out * hw)
+        .zip(x.par_chunks(chunk * c_in * hw))
+        .for_each(|(out_chunk, x_chunk)| {
+            let mut col = vec![0.0f32; c_in * 9 * hw];
+            for (y, image) in out_chunk
+                .chunks_exact_mut(c_out * hw)
+                .zip(x_chunk.chunks_exact(c_in * hw))
+            {
+                im2col(image, c_in, h, w, &mut col);
+                matmul((c_out, hw, c_in * 9), y, false, weight, &col, false);
+            }
+        });
+    out
+}
+
+/// Input gradient: the convolution of `dy [n, c_out, h, w]` with the weights transposed
+/// (`c_in` <-> `c_out`) and flipped in both spatial axes.
+pub fn conv3x3_input_grad_f32(
+    dy: &[f32],
+    [n, c_out, h, w]: [usize; 4],
+    weight: &[f32],
+    c_in: usize,
+) -> Vec<f32> {
+    let mut flipped = vec![0.0f32; weight.len()];
+    for co in 0..c_out {
+        for ci in 0..c_in {
+            for t in 0..9 {
+                flipped[(ci * c_out + co) * 9 + (8 - t)] = weight[(co * c_in + ci) * 9 + t];
+            }
+        }
+    }
+    conv3x3_f32(dy, [n, c_out, h, w], &flipped, c_in)
+}
+
+/// Weight gradient: `dW [c_out, c_in*9] = Σ_images dy [c_out, h*w] · col(x)ᵀ [h*w, c_in*9]`,
+/// one partial sum per thread, added at the end.
+pub fn conv3x3_weight_grad_f32(
+    x: &[f32],
+    [n, c_in, h, w]: [usize; 4],
+    dy: &[f32],
+    c_out: usize,
+) -> Vec<f32> {
+    let hw = h * w;
+    let size = c_out * c_in * 9;
+    if n == 0 || hw == 0 || size == 0 {
+        return vec![0.0; size];
+    }
+    let chunk = images_per_task(n);
+    x.par_chunks(chunk * c_in * hw)
+        .zip(dy.par_chunks(chunk * c_out * hw))
+        .map(|(x_chunk, dy_chunk)| {
+            let mut col = vec![0.0f32; c_in * 9 * hw];
+            let mut partial = vec![0.0f32; size];
+            for (image, grad) in x_chunk
+                .chunks_exact(c_in * hw)
+                .zip(dy_chunk.chunks_exact(c_out * hw))
+            {
+                im2col(image, c_in, h, w, &mut col);
+                matmul((c_out, c_in * 9, hw), &mut partial, true, grad, &col, true);
+            }
+            partial
+        })
+        .reduce(
+            || vec![0.0f32; size],
+            |mut total, partial| {
+                total.iter_mut().zip(&partial).for_each(|(t, p)| *t += p);
+                total
+            },
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The definition, loop by loop.
+    fn naive_conv(
+        x: &[f32],
+        [n, c_in, h, w]: [usize; 4],
+        weight: &[f32],
+        c_out: usize,
+    ) -> Vec<f32> {
+        let mut out = vec![0.0; n * c_out * h * w];
+        for b in 0..n {
+            for co in 0..c_out {
+                for y in 0..h {
+                    for xx in 0..w {
+                        let mut sum = 0.0;
+                        for ci in 0..c_in {
+                            for kh in 0..3 {
+                                for kw in 0..3 {
+                                    let (sy, sx) = (y + kh, xx + kw);
+                                    if sy < 1 || sx < 1 || sy > h || sx > w {
+                                        continue;
+                                    }
+                                    sum += x[((b * c_in + ci) * h + sy - 1) * w + sx - 1]
+                                        * weight[((co * c_in + ci) * 3 + kh) * 3 + kw];
+                                }
+                            }
+                        }
+                        out[((b * c_out + co) * h + y) * w + xx] = sum;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(len: usize, seed: u32) -> Vec<f32> {
+        (0..len)
+            .map(|i| {
+                let v = (i as u32)
+                    .wrapping_mul(2_654_435_761)
+                    .wrapping_add(seed * 97);
+                (v % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn forward_matches_the_definition_on_odd_shapes() {
+        for dims @ [n, c_in, h, w] in [[3, 2, 5, 7], [1, 1, 1, 1], [2, 3, 1, 4], [5, 4, 3, 2]] {
+            let c_out = 3;
+            let x = values(n * c_in * h * w, 1);
+            let weight = values(c_out * c_in * 9, 2);
+            let fast = conv3x3_f32(&x, dims, &weight, c_out);
+            let slow = naive_conv(&x, dims, &weight, c_out);
+            for (a, b) in fast.iter().zip(&slow) {
+                assert!((a - b).abs() < 1e-4, "{dims:?}: {a} vs {b}");
+            }
+        }
+    }
+}
