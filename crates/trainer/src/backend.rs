@@ -36,8 +36,8 @@ impl Backend {
         match self {
             Backend::Flex => None,
             Backend::Ndarray => Some(
-                "the ndarray backend trains the default model at about 7 images/s on 2 cores, \
-                 about 45x slower than flex (328 images/s; `trainer bench`, README 'Backends'): \
+                "the ndarray backend trains the default model at about 20 images/s on 2 cores, \
+                 about 30x slower than flex (576 images/s; `trainer bench`, README 'Backends'): \
                  a budget buys almost no training. Use --backend flex unless you need ndarray",
             ),
         }

@@ -84,7 +84,7 @@ pub struct BenchPlan {
     /// Untimed steps before the clock starts.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
-    /// Timed steps (default: 20 on flex, 3 on ndarray, which trains ~45x slower).
+    /// Timed steps (default: 20 on flex, 3 on ndarray, which trains ~30x slower).
     #[arg(long)]
     pub steps: Option<usize>,
 }
