@@ -1,4 +1,10 @@
 use anyhow::{Context, Result};
+// Training allocates and frees tensors of the same few sizes at every step; the system
+// allocator hands large blocks back to the kernel, so each step pays page faults and zeroing
+// again (about a fifth of the time in a profile). mimalloc keeps and reuses them.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
