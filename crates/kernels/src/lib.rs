@@ -115,30 +115,20 @@ fn flex_f32(values: Vec<f32>, dims: [usize; 4]) -> FlexTensor {
     )
 }
 
-/// Whether the project kernel can take these tensors: f32, 4-d, a 3x3 kernel whose input
-/// channels match. Anything else goes to burn's convolution, which also reports shape errors.
-fn accepted(x: &FlexTensor, weight: &FlexTensor) -> bool {
-    match (f32_view(x), f32_view(weight)) {
-        (Some((_, [_, c_in, _, _])), Some((_, [_, w_in, 3, 3]))) => c_in == w_in,
-        _ => false,
-    }
-}
-
 impl Conv3x3Backend for Flex {
+    /// Anything but f32 NCHW input with a matching 3x3 kernel goes to burn's convolution,
+    /// which also reports shape errors.
     fn conv3x3(x: FlexTensor, weight: FlexTensor) -> FlexTensor {
         let (x, weight) = (contiguous(x), contiguous(weight));
-        if !accepted(&x, &weight) {
-            return Flex::conv2d(x, weight, None, same_3x3_options());
+        match (f32_view(&x), f32_view(&weight)) {
+            (Some((xs, [n, c_in, h, w])), Some((ws, [c_out, w_in, 3, 3]))) if w_in == c_in => {
+                flex_f32(
+                    conv3x3_f32(xs, [n, c_in, h, w], ws, c_out),
+                    [n, c_out, h, w],
+                )
+            }
+            _ => Flex::conv2d(x, weight, None, same_3x3_options()),
         }
-        let (Some((xs, [n, c_in, h, w])), Some((ws, [c_out, ..]))) =
-            (f32_view(&x), f32_view(&weight))
-        else {
-            return Flex::conv2d(x, weight, None, same_3x3_options());
-        };
-        flex_f32(
-            conv3x3_f32(xs, [n, c_in, h, w], ws, c_out),
-            [n, c_out, h, w],
-        )
     }
 }
 
