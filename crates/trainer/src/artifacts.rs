@@ -2,7 +2,7 @@
 //! same folder, synced, then renamed over the target. A killed run leaves the previous
 //! version of every file intact, never half of one.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, GpuAdapter};
 use crate::evaluate::Predictions;
 use crate::train::{CheckpointSink, EpochRecord, StopReason, TrainConfig, TrainError, TrainState};
 use fmnist::Digest;
@@ -137,6 +137,9 @@ pub struct ModelCard {
     pub parameters: usize,
     pub training: TrainConfig,
     pub backend: Backend,
+    /// The GPU adapter of a wgpu run (absent on the CPU backends and in older cards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<GpuAdapter>,
     pub seed: u64,
     pub budget: String,
     pub budget_seconds: f64,

@@ -1,9 +1,9 @@
 //! `trainer bench`: training and inference throughput of the default model and of the two
-//! reference nets (A and B, the architectures the PyTorch reference runs too) on each CPU
+//! reference nets (A and B, the architectures the PyTorch reference runs too) on each
 //! backend. Random images, a fixed number of steps after a warm-up, Adam, cross-entropy: the
 //! same work `benches/pytorch_reference.py` times, so the two can be set side by side.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, BackendError, Compute};
 use burn::nn::loss::CrossEntropyLossConfig;
 use burn::optim::{AdamConfig, GradientsParams};
 use burn::prelude::*;
@@ -59,6 +59,9 @@ pub struct BenchRow {
     pub backend: String,
     /// The convolution kernel: "project" or "burn".
     pub conv: String,
+    /// The GPU adapter on wgpu, as wgpu names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<String>,
     pub batch: usize,
     pub parameters: usize,
     pub train_img_s: f64,
@@ -73,7 +76,7 @@ pub struct BenchPlan {
     /// Models to measure, comma-separated.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [BenchModel::Default, BenchModel::A, BenchModel::B])]
     pub models: Vec<BenchModel>,
-    /// Backends to measure, comma-separated.
+    /// Backends to measure, comma-separated (wgpu needs the `gpu` feature).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
     pub backends: Vec<Backend>,
     /// Convolution kernels to compare, comma-separated (the project's applies to flex only).
@@ -89,15 +92,24 @@ pub struct BenchPlan {
     pub steps: Option<usize>,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Backend(#[from] BackendError),
+}
+
 /// Runs every (model, backend) pair of the plan, reporting each row as it is measured.
 pub fn run_bench(
     plan: &BenchPlan,
     on_row: &mut dyn FnMut(&BenchRow),
-) -> Result<Vec<BenchRow>, ModelError> {
+) -> Result<Vec<BenchRow>, BenchError> {
     let mut rows = Vec::new();
     for &backend in &plan.backends {
+        let compute = Compute::open(backend.choice())?;
         let steps = plan.steps.unwrap_or(match backend {
-            Backend::Flex => 20,
+            Backend::Flex | Backend::Wgpu => 20,
             Backend::Ndarray => 3,
         });
         let convs = plan
@@ -109,7 +121,7 @@ pub fn run_bench(
                 // The switch is process-wide: set for this measurement, back to the default
                 // (the project kernel) right after, error or not.
                 kernels::use_project_kernel(conv == ConvKernel::Project);
-                let row = measure_one(plan, backend, conv, which, steps);
+                let row = measure_one(plan, &compute, conv, which, steps);
                 kernels::use_project_kernel(true);
                 let row = row?;
                 on_row(&row);
@@ -122,12 +134,12 @@ pub fn run_bench(
 
 fn measure_one(
     plan: &BenchPlan,
-    backend: Backend,
+    compute: &Compute,
     conv: ConvKernel,
     which: BenchModel,
     steps: usize,
 ) -> Result<BenchRow, ModelError> {
-    let inference_device = backend.device();
+    let inference_device = compute.device.clone();
     let device = inference_device.clone().autodiff();
     device.seed(0);
     let work = Workload {
@@ -144,8 +156,9 @@ fn measure_one(
     };
     Ok(BenchRow {
         model: which.name().to_string(),
-        backend: backend.name().to_string(),
+        backend: compute.backend.name().to_string(),
         conv: conv.name().to_string(),
+        adapter: compute.adapter.as_ref().map(|a| a.name.clone()),
         batch: plan.batch,
         parameters,
         train_img_s: train,
@@ -236,7 +249,10 @@ pub fn table(rows: &[BenchRow]) -> String {
         .map(|r| {
             vec![
                 r.model.clone(),
-                r.backend.clone(),
+                match &r.adapter {
+                    Some(adapter) => format!("{} ({adapter})", r.backend),
+                    None => r.backend.clone(),
+                },
                 r.conv.clone(),
                 r.batch.to_string(),
                 r.parameters.to_string(),

@@ -4,7 +4,7 @@
 use crate::artifacts::{
     self, ArtifactError, CheckpointDir, DatasetInfo, MetricsReport, ModelCard, RunPaths, RunSpec,
 };
-use crate::backend::Backend;
+use crate::backend::Compute;
 use crate::budget::format_duration;
 use crate::evaluate::{MirrorChoice, predict};
 use crate::reporting::{write_index, write_report};
@@ -69,7 +69,9 @@ pub struct DataOptions {
 pub struct JobOptions {
     pub budget_text: String,
     pub budget: Duration,
-    pub backend: Backend,
+    /// The opened backend; a resumed run continues on it, whatever the interrupted one used
+    /// (checkpoints are backend-free).
+    pub compute: Compute,
     pub seed: u64,
     pub run_name: Option<String>,
     pub resume: Option<String>,
@@ -163,7 +165,7 @@ pub fn refresh_index(
 
 pub struct EvaluateOptions {
     pub run_name: String,
-    pub backend: Backend,
+    pub compute: Compute,
     pub data: DataOptions,
     pub models_dir: PathBuf,
     pub reports_dir: PathBuf,
@@ -187,7 +189,7 @@ pub fn evaluate_saved(
     let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &options.run_name);
     let mut card: ModelCard = artifacts::read_json(&paths.model_card())?;
     card.model.validate()?;
-    let device = options.backend.device();
+    let device = options.compute.device.clone();
     let weights = artifacts::read_bytes(&paths.model_weights())?;
     let model = card
         .model
@@ -339,6 +341,10 @@ pub fn run_job(
                     reason: "it already finished".into(),
                 });
             }
+            let spec = RunSpec {
+                backend: options.compute.backend,
+                ..spec
+            };
             (spec, Some(resume))
         }
         None => {
@@ -358,7 +364,7 @@ pub fn run_job(
                 seed: options.seed,
                 budget: options.budget_text.clone(),
                 budget_seconds: options.budget.as_secs_f64(),
-                backend: options.backend,
+                backend: options.compute.backend,
             };
             (spec, None)
         }
@@ -400,7 +406,7 @@ pub fn run_job(
         dir: paths.checkpoint_dir(),
         pending_spec: (!resumed).then(|| spec.clone()),
     };
-    let device = spec.backend.device();
+    let device = options.compute.device.clone();
     let budget = Duration::from_secs_f64(spec.budget_seconds);
     let mut sink = checkpoint;
     let outcome = Session {
@@ -455,6 +461,7 @@ pub fn run_job(
         model: spec.model.clone(),
         training: spec.training.clone(),
         backend: spec.backend,
+        adapter: options.compute.adapter.clone(),
         seed: spec.seed,
         budget: spec.budget.clone(),
         budget_seconds: spec.budget_seconds,

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use trainer::artifacts::RunPaths;
-use trainer::backend::Backend;
+use trainer::backend::{BackendChoice, Compute};
 use trainer::bench::{BenchPlan, run_bench};
 use trainer::budget::{format_duration, parse_budget, tolerance};
 use trainer::job::{
@@ -55,9 +55,9 @@ enum Command {
         /// The run whose model to evaluate (models/NAME).
         #[arg(long = "model", value_name = "NAME")]
         model: String,
-        /// Compute backend for the evaluation.
-        #[arg(long, value_enum, default_value_t = Backend::Flex)]
-        backend: Backend,
+        /// Compute backend for the evaluation (any backend reads any saved model).
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
         #[command(flatten)]
         data: DataArgs,
         #[arg(long, default_value = "models")]
@@ -172,17 +172,29 @@ fn rebuild_reports(
     Ok(())
 }
 
+/// Opens the backend the user chose and says which one runs, on which adapter and why.
+fn open_backend(choice: BackendChoice) -> Result<Compute> {
+    let compute = Compute::open(choice)?;
+    eprintln!("{}", compute.describe());
+    if let Some(warning) = compute.warning() {
+        eprintln!("warning: {warning}");
+    }
+    Ok(compute)
+}
+
 fn evaluate(
     run_name: String,
-    backend: Backend,
+    backend: BackendChoice,
     data: DataArgs,
     models_dir: PathBuf,
     reports_dir: PathBuf,
 ) -> Result<()> {
+    let compute = open_backend(backend)?;
+    let backend = compute.backend;
     let outcome = evaluate_saved(
         EvaluateOptions {
             run_name,
-            backend,
+            compute,
             data: data.options(),
             models_dir,
             reports_dir,
@@ -214,9 +226,9 @@ struct Args {
     /// Wall-clock budget for training, validation included: 90s, 30m, 1h, 24h, 1h30m.
     #[arg(long, default_value = "1h")]
     budget: String,
-    /// Compute backend.
-    #[arg(long, value_enum, default_value_t = Backend::Flex)]
-    backend: Backend,
+    /// Compute backend: auto picks a hardware GPU (builds with the `gpu` feature), else flex.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    backend: BackendChoice,
     /// Seed of the split, weight initialisation, shuffling and augmentation.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -251,7 +263,30 @@ struct Args {
     reports_dir: PathBuf,
 }
 
+/// On a headless machine, wgpu's probe of the GL backend asks libwayland for a display, which
+/// prints "XDG_RUNTIME_DIR is invalid or not set" on every probe. A private runtime folder
+/// (what a login session would provide) keeps the log clean; nothing is ever written there.
+#[cfg(feature = "gpu")]
+fn give_graphics_probe_a_runtime_dir() {
+    use std::os::unix::fs::DirBuilderExt;
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join("trainer-xdg-runtime");
+    if std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .is_ok()
+    {
+        // SAFETY: first thing in main, before any other thread exists to read the environment.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
+    }
+}
+
 fn main() -> Result<()> {
+    #[cfg(feature = "gpu")]
+    give_graphics_probe_a_runtime_dir();
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Report {
@@ -287,9 +322,7 @@ fn train(args: Args) -> Result<()> {
     } else {
         Mode::Lines
     };
-    if let Some(warning) = args.backend.warning() {
-        eprintln!("warning: {warning}");
-    }
+    let compute = open_backend(args.backend)?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let handler_stop = stop.clone();
@@ -316,7 +349,7 @@ fn train(args: Args) -> Result<()> {
     let options = JobOptions {
         budget_text: args.budget.clone(),
         budget,
-        backend: args.backend,
+        compute,
         seed: args.seed,
         run_name: args.run_name,
         resume: args.resume,

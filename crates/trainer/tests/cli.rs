@@ -1,11 +1,11 @@
 //! End-to-end tests of the `trainer` binary: real processes, real files.
 
-use std::io::Write;
+mod common;
+
+use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const DEBIAN_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
 /// Training runs take one at a time: on 2 cores two of them would only slow each other
 /// down, and each checks its own timing.
@@ -15,28 +15,6 @@ fn one_training_at_a_time() -> std::sync::MutexGuard<'static, ()> {
     TRAINING
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn trainer(cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_trainer"));
-    cmd.current_dir(cwd)
-        .env_remove("FASHION_MNIST_DIR")
-        .stdin(Stdio::null());
-    cmd
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn json(path: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 /// Every chart of a run's report, as SVG and PNG.
@@ -94,79 +72,6 @@ fn assert_complete_report(reports: &Path, run: &str) {
 
 /// `path` when it exists. Otherwise `None` outside CI, where the test skips; in CI (`CI=true`)
 /// the missing dependency fails the test, naming the package that provides it.
-fn installed(path: PathBuf, what: &str, package: &str) -> Option<PathBuf> {
-    if path.exists() {
-        return Some(path);
-    }
-    assert!(
-        std::env::var("CI").ok().is_none_or(|v| v != "true"),
-        "CI=true but {what} is missing from {}: install {package}",
-        path.display()
-    );
-    eprintln!("skipping: {what} is not installed in {}", path.display());
-    None
-}
-
-/// The real dataset, or `None` outside CI; in CI a missing dataset fails the test.
-fn real_dataset() -> Option<PathBuf> {
-    let dir = PathBuf::from(DEBIAN_DIR);
-    installed(
-        dir.join("t10k-labels-idx1-ubyte.gz"),
-        "Fashion-MNIST",
-        "dataset-fashion-mnist",
-    )
-    .map(|_| dir)
-}
-
-fn gzip(bytes: &[u8]) -> Vec<u8> {
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).unwrap();
-    enc.finish().unwrap()
-}
-
-fn idx_images(count: usize, pixel: impl Fn(usize, usize) -> u8) -> Vec<u8> {
-    let mut v = Vec::new();
-    for x in [0x803u32, count as u32, 28, 28] {
-        v.extend(x.to_be_bytes());
-    }
-    for i in 0..count {
-        v.extend((0..784).map(|p| pixel(i, p)));
-    }
-    v
-}
-
-fn idx_labels(labels: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    for x in [0x801u32, labels.len() as u32] {
-        v.extend(x.to_be_bytes());
-    }
-    v.extend(labels);
-    v
-}
-
-/// A small, learnable stand-in dataset (not the official digests): class k is an image of
-/// brightness 25k with a little noise, which no crop or flip can confuse.
-fn synthetic_dataset(dir: &Path, train: usize, test: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let label = |i: usize| (i * 7 % 10) as u8;
-    let pixel = |i: usize, p: usize| 25 * label(i) + ((i * 31 + p * 17) % 11) as u8;
-    let files = [
-        ("train-images-idx3-ubyte.gz", idx_images(train, pixel)),
-        (
-            "train-labels-idx1-ubyte.gz",
-            idx_labels(&(0..train).map(label).collect::<Vec<_>>()),
-        ),
-        ("t10k-images-idx3-ubyte.gz", idx_images(test, pixel)),
-        (
-            "t10k-labels-idx1-ubyte.gz",
-            idx_labels(&(0..test).map(label).collect::<Vec<_>>()),
-        ),
-    ];
-    for (name, content) in files {
-        std::fs::write(dir.join(name), gzip(&content)).unwrap();
-    }
-}
-
 #[test]
 fn trains_on_the_real_data_within_budget_and_writes_every_output() {
     let Some(data) = real_dataset() else { return };
