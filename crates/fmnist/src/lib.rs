@@ -2,6 +2,7 @@
 //! they hold, how they split, and how training batches are drawn from them.
 
 mod augment;
+mod automl_csv;
 mod batches;
 mod download;
 mod error;
@@ -10,6 +11,7 @@ mod idx;
 mod split;
 
 pub use augment::{Augmentation, augment_into, normalize_into};
+pub use automl_csv::{CsvDataset, MAX_CLASSES, load_automl_csv};
 pub use batches::{Batch, BatchStream, epoch_order};
 pub use download::{DEFAULT_BASE_URL, DownloadProgress, download_all};
 pub use error::DataError;

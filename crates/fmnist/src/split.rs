@@ -12,6 +12,8 @@ pub(crate) enum Stream {
     Split = 1,
     EpochOrder = 2,
     Augment = 3,
+    /// AutoML CSV rows marked UNASSIGNED.
+    Unassigned = 4,
 }
 
 pub(crate) fn rng(seed: u64, stream: Stream, index: u64) -> ChaCha8Rng {

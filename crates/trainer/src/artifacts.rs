@@ -112,6 +112,9 @@ pub struct RunSpec {
     pub budget: String,
     pub budget_seconds: f64,
     pub backend: Backend,
+    /// The AutoML CSV the run trains on; Fashion-MNIST when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -123,6 +126,9 @@ pub struct DatasetInfo {
     pub train_images: usize,
     pub validation_images: usize,
     pub test_images: usize,
+    /// The AutoML CSV the images came from; Fashion-MNIST's files when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<PathBuf>,
 }
 
 /// `model.json`: what produced `model.bpk` and how well it did on validation.

@@ -67,6 +67,8 @@ pub struct DataOptions {
 }
 
 pub struct JobOptions {
+    /// Train on the images an AutoML CSV lists instead of Fashion-MNIST.
+    pub csv: Option<PathBuf>,
     pub budget_text: String,
     pub budget: Duration,
     /// The opened backend; a resumed run continues on it, whatever the interrupted one used
@@ -106,6 +108,7 @@ fn evaluate_on_test(
     batch_size: usize,
     device: &Device,
     mirror: bool,
+    num_classes: usize,
 ) -> Result<TestEvaluation, JobError> {
     let indices: Vec<usize> = (0..images.count).collect();
     let predictions = predict(
@@ -117,11 +120,7 @@ fn evaluate_on_test(
         device,
         mirror,
     );
-    let metrics = metrics::evaluate(
-        &predictions.labels,
-        &predictions.probabilities,
-        CLASS_NAMES.len(),
-    )?;
+    let metrics = metrics::evaluate(&predictions.labels, &predictions.probabilities, num_classes)?;
     Ok(TestEvaluation {
         indices,
         predictions,
@@ -196,7 +195,14 @@ pub fn evaluate_saved(
         .init(&device)?
         .load_bytes(weights, &paths.model_weights())?;
     let reference = ReferenceResults::bundled()?;
-    let (dataset, _, _) = load_dataset(&options.data, download)?;
+    let mut quiet = NoNotes;
+    let dataset = load_run_data(
+        card.dataset.csv.as_deref(),
+        card.seed,
+        &options.data,
+        &mut quiet,
+        download,
+    )?;
     let previous_accuracy = artifacts::read_json::<MetricsReport>(&paths.metrics())
         .ok()
         .map(|r| r.metrics.accuracy);
@@ -204,12 +210,11 @@ pub fn evaluate_saved(
     if card.test_time_mirror.is_none() {
         // Saved before mirror averaging existed: decide it now, on VALIDATION, as training
         // does, and record the decision in the model card.
-        let split = validation_split(dataset.train_images.count, card.seed)?;
         let choice = MirrorChoice::decide(
             &model,
             Arc::new(dataset.train_images),
             Arc::new(dataset.train_labels),
-            split.validation,
+            dataset.split.validation,
             card.training.eval_batch_size,
             &device,
         );
@@ -225,6 +230,7 @@ pub fn evaluate_saved(
         card.training.eval_batch_size,
         &device,
         card.mirror(),
+        card.class_names.len(),
     )?;
     let (report, more_notes) = publish_test_evaluation(
         &paths,
@@ -244,7 +250,7 @@ pub fn evaluate_saved(
 }
 
 /// The seeded TRAIN/VALIDATION split of the training images, as every run makes it.
-fn validation_split(train_images: usize, seed: u64) -> Result<fmnist::Split, JobError> {
+pub fn validation_split(train_images: usize, seed: u64) -> Result<fmnist::Split, JobError> {
     Ok(fmnist::split_train_validation(
         train_images,
         VALIDATION_SIZE.min(train_images / 6).max(1),
@@ -264,6 +270,99 @@ pub fn validate_run_name(name: &str) -> Result<(), JobError> {
     } else {
         Err(JobError::RunName(name.to_string()))
     }
+}
+
+/// An observer for loading data again (evaluation): the notes were given at training.
+struct NoNotes;
+
+impl TrainObserver for NoNotes {}
+
+/// A run's images, split, and what the model card says about them.
+struct RunData {
+    train_images: fmnist::Images,
+    train_labels: Vec<u8>,
+    split: fmnist::Split,
+    test_images: fmnist::Images,
+    test_labels: Vec<u8>,
+    class_names: Vec<String>,
+    info: DatasetInfo,
+}
+
+/// Fashion-MNIST with the benchmark's split, or the images and split an AutoML CSV gives.
+fn load_run_data(
+    csv: Option<&std::path::Path>,
+    seed: u64,
+    data: &DataOptions,
+    observer: &mut dyn TrainObserver,
+    download: &mut dyn DownloadProgress,
+) -> Result<RunData, JobError> {
+    if let Some(csv) = csv {
+        let d = fmnist::load_automl_csv(csv, seed)?;
+        observer.note(&format!(
+            "{}: {} classes; {} TRAIN, {} VALIDATION, {} TEST images ({} UNASSIGNED split 80/10/10; {} with a light background negated). AutoML's rows in the comparison are Fashion-MNIST's results",
+            csv.display(),
+            d.class_names.len(),
+            d.train.len(),
+            d.validation.len(),
+            d.test_images.count,
+            d.unassigned,
+            d.inverted
+        ));
+        let info = DatasetInfo {
+            dir: csv.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+            downloaded: false,
+            verified: false,
+            digests: Vec::new(),
+            train_images: d.train.len(),
+            validation_images: d.validation.len(),
+            test_images: d.test_images.count,
+            csv: Some(csv.to_path_buf()),
+        };
+        return Ok(RunData {
+            split: fmnist::Split {
+                train: d.train,
+                validation: d.validation,
+            },
+            train_images: d.train_images,
+            train_labels: d.train_labels,
+            test_images: d.test_images,
+            test_labels: d.test_labels,
+            class_names: d.class_names,
+            info,
+        });
+    }
+    let (dataset, downloaded, data_dir) = load_dataset(data, download)?;
+    if !dataset.verified {
+        observer.note("the dataset does not match the official digests (--allow-unverified-data): results are not comparable with Fashion-MNIST's");
+    }
+    let FashionMnist {
+        train_images,
+        train_labels,
+        test_images,
+        test_labels,
+        digests,
+        verified,
+    } = dataset;
+    let split = validation_split(train_images.count, seed)?;
+    let info = DatasetInfo {
+        dir: data_dir,
+        downloaded,
+        verified,
+        digests,
+        train_images: split.train.len(),
+        validation_images: split.validation.len(),
+        test_images: test_images.count,
+        csv: None,
+    };
+    Ok(RunData {
+        train_images,
+        train_labels,
+        split,
+        test_images,
+        test_labels,
+        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+        info,
+    })
 }
 
 /// Finds the dataset (or downloads it) and loads it.
@@ -310,7 +409,7 @@ pub fn run_job(
     let reference = ReferenceResults::bundled()?;
 
     // Settle the run's identity and spec: a fresh one, or the one being resumed.
-    let (spec, resume) = match &options.resume {
+    let (mut spec, resume) = match &options.resume {
         Some(name) => {
             validate_run_name(name)?;
             let paths = RunPaths::new(&options.models_dir, &options.reports_dir, name);
@@ -365,6 +464,7 @@ pub fn run_job(
                 budget: options.budget_text.clone(),
                 budget_seconds: options.budget.as_secs_f64(),
                 backend: options.compute.backend,
+                csv: options.csv.clone(),
             };
             (spec, None)
         }
@@ -373,33 +473,36 @@ pub fn run_job(
     let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &spec.run_name);
     let resumed = resume.is_some();
 
-    let (dataset, downloaded, data_dir) = load_dataset(&options.data, download)?;
-    if !dataset.verified {
-        observer.note("the dataset does not match the official digests (--allow-unverified-data): results are not comparable with Fashion-MNIST's");
-    }
-    let FashionMnist {
+    let RunData {
         train_images,
         train_labels,
+        split,
         test_images,
         test_labels,
-        digests,
-        verified,
-    } = dataset;
-    let split = validation_split(train_images.count, spec.seed)?;
+        class_names,
+        info: dataset_info,
+    } = load_run_data(
+        spec.csv.as_deref(),
+        spec.seed,
+        &options.data,
+        observer,
+        download,
+    )?;
+    if spec.model.num_classes != class_names.len() {
+        if resumed {
+            return Err(JobError::Inconsistent(format!(
+                "the interrupted run had {} classes, the data now has {}",
+                spec.model.num_classes,
+                class_names.len()
+            )));
+        }
+        spec.model.num_classes = class_names.len();
+    }
     let data = TrainData {
         images: Arc::new(train_images),
         labels: Arc::new(train_labels),
         train: split.train.clone(),
         validation: split.validation.clone(),
-    };
-    let dataset_info = DatasetInfo {
-        dir: data_dir,
-        downloaded,
-        verified,
-        digests,
-        train_images: split.train.len(),
-        validation_images: split.validation.len(),
-        test_images: test_images.count,
     };
 
     let checkpoint = CheckpointDir {
@@ -441,6 +544,7 @@ pub fn run_job(
         spec.training.eval_batch_size,
         &device,
         mirror.enabled,
+        class_names.len(),
     )?;
     let history = &outcome.state.history;
     let throughput = {
@@ -456,7 +560,7 @@ pub fn run_job(
         run_name: spec.run_name.clone(),
         created_at,
         trainer_version: env!("CARGO_PKG_VERSION").to_string(),
-        class_names: CLASS_NAMES.iter().map(|s| s.to_string()).collect(),
+        class_names: class_names.clone(),
         parameters: outcome.model.num_params(),
         model: spec.model.clone(),
         training: spec.training.clone(),

@@ -1,5 +1,6 @@
 //! The trainer: budgets, the learning-rate schedule, the training loop, evaluation and the
-//! files a run writes. `main.rs` only parses arguments and calls [`job::run_job`].
+//! files a run writes, and using a saved model (`predict`, `serve`, `export-automl`).
+//! `main.rs` only parses arguments and calls into these modules.
 
 pub mod artifacts;
 pub mod backend;
@@ -7,6 +8,7 @@ pub mod bench;
 pub mod budget;
 pub mod evaluate;
 pub mod job;
+pub mod predict;
 pub mod progress;
 pub mod reporting;
 pub mod schedule;

@@ -18,6 +18,7 @@ use trainer::job::{
     DataOptions, EvaluateOptions, JobOptions, evaluate_saved, load_dataset, run_job,
     validate_run_name,
 };
+use trainer::predict::{Predictor, newest_model};
 use trainer::progress::{Mode, Progress};
 use trainer::reporting::{saved_run_names, write_index, write_report};
 use trainer::train::TrainConfig;
@@ -64,6 +65,61 @@ enum Command {
         models_dir: PathBuf,
         #[arg(long, default_value = "reports")]
         reports_dir: PathBuf,
+    },
+    /// Classify image files (PNG, JPEG, BMP, GIF; any size and colour) with a saved model.
+    Predict {
+        /// The model (models/NAME); default: the most recently trained one.
+        #[arg(long = "model", value_name = "NAME")]
+        model: Option<String>,
+        /// Image files to classify.
+        #[arg(required = true, value_name = "IMAGE")]
+        images: Vec<PathBuf>,
+        /// Labels to print per image (text output).
+        #[arg(long, default_value_t = 3)]
+        top_k: usize,
+        /// Print AutoML's predict response (JSON), one line per image.
+        #[arg(long)]
+        json: bool,
+        /// Leave out labels scoring below this, like AutoML's score_threshold (default: 0.5
+        /// with --json, as AutoML; 0 for the text output).
+        #[arg(long)]
+        score_threshold: Option<f64>,
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+        #[arg(long, default_value = "models")]
+        models_dir: PathBuf,
+    },
+    /// Serve saved models over HTTP with AutoML Vision's v1beta1 predict API.
+    Serve {
+        /// Models to serve (repeatable); default: the most recently trained one.
+        #[arg(long = "model", value_name = "NAME")]
+        models: Vec<String>,
+        /// Address to listen on (port 0: any free port). Loopback by default: expose it on
+        /// purpose, this server has no authentication.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: String,
+        /// Inferences running at once; further requests queue.
+        #[arg(long, default_value_t = serve::ServeOptions::default().max_concurrent_inferences)]
+        max_concurrent: usize,
+        /// Largest request body, in MiB.
+        #[arg(long, default_value_t = 32)]
+        body_limit_mib: usize,
+        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+        backend: BackendChoice,
+        #[arg(long, default_value = "models")]
+        models_dir: PathBuf,
+    },
+    /// Write Fashion-MNIST as PNG files plus AutoML's CSV (TRAIN|VALIDATION|TEST,path,label),
+    /// with the same seeded split as training.
+    ExportAutoml {
+        /// Folder to write into (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the TRAIN/VALIDATION split (training's --seed).
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[command(flatten)]
+        data: DataArgs,
     },
     /// Measure training and inference throughput (images/s) of the default model and the
     /// reference nets A and B on each CPU backend (random data, fixed steps after warm-up).
@@ -159,7 +215,13 @@ fn rebuild_reports(
     for name in runs {
         validate_run_name(&name)?;
         let paths = RunPaths::new(&models_dir, &reports_dir, &name);
-        let notes = write_report(&paths, &reference, test_images.as_ref())
+        // A run trained from an AutoML CSV has its own test images: Fashion-MNIST's would
+        // put the wrong pictures in its gallery, which is then kept as it is.
+        let from_csv =
+            trainer::artifacts::read_json::<trainer::artifacts::ModelCard>(&paths.model_card())
+                .is_ok_and(|card| card.dataset.csv.is_some());
+        let gallery_images = if from_csv { None } else { test_images.as_ref() };
+        let notes = write_report(&paths, &reference, gallery_images)
             .with_context(|| format!("rebuilding the report of run {name:?}"))?;
         for note in notes {
             eprintln!("note: {note}");
@@ -221,6 +283,162 @@ fn evaluate(
     Ok(())
 }
 
+struct PredictArgs {
+    model: Option<String>,
+    images: Vec<PathBuf>,
+    top_k: usize,
+    json: bool,
+    score_threshold: Option<f64>,
+    backend: BackendChoice,
+    models_dir: PathBuf,
+}
+
+fn check_threshold(threshold: Option<f64>) -> Result<()> {
+    if let Some(t) = threshold {
+        anyhow::ensure!(
+            (0.0..=1.0).contains(&t),
+            "--score-threshold must be from 0 to 1, got {t}"
+        );
+    }
+    Ok(())
+}
+
+fn predict_files(args: PredictArgs) -> Result<()> {
+    check_threshold(args.score_threshold)?;
+    anyhow::ensure!(args.top_k > 0, "--top-k must be at least 1");
+    let name = match args.model {
+        Some(name) => name,
+        None => newest_model(&args.models_dir)?,
+    };
+    let compute = open_backend(args.backend)?;
+    let predictor = Predictor::load(&args.models_dir, &name, &compute)?;
+    if !args.json {
+        eprintln!("model {name} ({})", args.models_dir.join(&name).display());
+    }
+    let mut prepared = Vec::new();
+    let mut failed = 0;
+    for path in &args.images {
+        match std::fs::read(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(images::prepare(&bytes)?))
+        {
+            Ok(p) => prepared.push((path, p)),
+            Err(e) => {
+                eprintln!("error: {}: {e}", path.display());
+                failed += 1;
+            }
+        }
+    }
+    let pixels: Vec<images::Pixels> = prepared.iter().map(|(_, p)| p.pixels).collect();
+    let rows = predictor.probabilities(&pixels);
+    for ((path, p), row) in prepared.iter().zip(&rows) {
+        if args.json {
+            let metadata = std::collections::BTreeMap::from([(
+                "image".to_string(),
+                path.display().to_string(),
+            )]);
+            let threshold = args
+                .score_threshold
+                .unwrap_or(serve::automl::DEFAULT_SCORE_THRESHOLD);
+            let response =
+                serve::automl::response(&predictor.card.class_names, row, threshold, metadata);
+            println!("{}", serde_json::to_string(&response)?);
+        } else {
+            let threshold = args.score_threshold.unwrap_or(0.0);
+            let response = serve::automl::response(
+                &predictor.card.class_names,
+                row,
+                threshold,
+                Default::default(),
+            );
+            let labels: Vec<String> = response
+                .payload
+                .iter()
+                .take(args.top_k)
+                .map(|a| format!("{} {:.3}", a.display_name, a.classification.score))
+                .collect();
+            println!(
+                "{}: {} ({:?} {}x{}{})",
+                path.display(),
+                if labels.is_empty() {
+                    format!("no label scores {threshold} or more")
+                } else {
+                    labels.join(", ")
+                },
+                p.format,
+                p.original_width,
+                p.original_height,
+                if p.inverted {
+                    ", light background inverted"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    anyhow::ensure!(
+        failed == 0,
+        "{failed} of {} images could not be read",
+        args.images.len()
+    );
+    Ok(())
+}
+
+fn serve_models(
+    names: Vec<String>,
+    addr: String,
+    max_concurrent: usize,
+    body_limit_mib: usize,
+    backend: BackendChoice,
+    models_dir: PathBuf,
+) -> Result<()> {
+    anyhow::ensure!(max_concurrent > 0, "--max-concurrent must be at least 1");
+    anyhow::ensure!(body_limit_mib > 0, "--body-limit-mib must be at least 1");
+    let names = if names.is_empty() {
+        vec![newest_model(&models_dir)?]
+    } else {
+        names
+    };
+    let compute = open_backend(backend)?;
+    let mut models: std::collections::HashMap<String, Arc<dyn serve::ImageClassifier>> =
+        Default::default();
+    for name in &names {
+        let predictor = Predictor::load(&models_dir, name, &compute)?;
+        models.insert(name.clone(), Arc::new(predictor));
+    }
+    let options = serve::ServeOptions {
+        body_limit: body_limit_mib * 1024 * 1024,
+        max_concurrent_inferences: max_concurrent,
+        ..Default::default()
+    };
+    serve::run(&addr, models, options, |bound| {
+        // Written once and errors ignored: whoever started the server may stop reading.
+        use std::io::Write;
+        let _ = write!(
+            std::io::stdout(),
+            "Serving {} on http://{bound}\n  POST http://{bound}/v1beta1/projects/local/locations/local/models/{}:predict\n  GET  http://{bound}/healthz    (Ctrl-C stops)\n",
+            names.join(", "),
+            names[0]
+        );
+        let _ = std::io::stdout().flush();
+    })?;
+    Ok(())
+}
+
+fn export_automl(out: PathBuf, seed: u64, data: DataArgs) -> Result<()> {
+    let (dataset, _, _) = load_dataset(&data.options(), &mut Progress::new(Mode::Lines))?;
+    let export = trainer::predict::export_automl(&dataset, seed, &out)?;
+    println!(
+        "{}: {} TRAIN, {} VALIDATION, {} TEST images (PNG under {})",
+        export.csv.display(),
+        export.train,
+        export.validation,
+        export.test,
+        out.join("images").display()
+    );
+    Ok(())
+}
+
 #[derive(clap::Args, Debug)]
 struct Args {
     /// Wall-clock budget for training, validation included: 90s, 30m, 1h, 24h, 1h30m.
@@ -240,6 +458,10 @@ struct Args {
     resume: Option<String>,
     #[command(flatten)]
     data: DataArgs,
+    /// Train on the images an AutoML Vision CSV lists (`[SET,]path,label`; paths relative to
+    /// the CSV) instead of Fashion-MNIST.
+    #[arg(long, value_name = "FILE.csv", conflicts_with = "resume")]
+    csv: Option<PathBuf>,
     /// Early stopping: validation passes without improvement before stopping (0: off).
     #[arg(long, default_value_t = 10)]
     patience: usize,
@@ -303,6 +525,39 @@ fn main() -> Result<()> {
             reports_dir,
         }) => evaluate(model, backend, data, models_dir, reports_dir),
         Some(Command::Bench { plan, json }) => bench(plan, json),
+        Some(Command::Predict {
+            model,
+            images,
+            top_k,
+            json,
+            score_threshold,
+            backend,
+            models_dir,
+        }) => predict_files(PredictArgs {
+            model,
+            images,
+            top_k,
+            json,
+            score_threshold,
+            backend,
+            models_dir,
+        }),
+        Some(Command::Serve {
+            models,
+            addr,
+            max_concurrent,
+            body_limit_mib,
+            backend,
+            models_dir,
+        }) => serve_models(
+            models,
+            addr,
+            max_concurrent,
+            body_limit_mib,
+            backend,
+            models_dir,
+        ),
+        Some(Command::ExportAutoml { out, seed, data }) => export_automl(out, seed, data),
         None => train(cli.train),
     }
 }
@@ -347,6 +602,7 @@ fn train(args: Args) -> Result<()> {
         ..defaults
     };
     let options = JobOptions {
+        csv: args.csv,
         budget_text: args.budget.clone(),
         budget,
         compute,
