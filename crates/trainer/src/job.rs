@@ -464,7 +464,11 @@ pub fn run_job(
                 budget: options.budget_text.clone(),
                 budget_seconds: options.budget.as_secs_f64(),
                 backend: options.compute.backend,
-                csv: options.csv.clone(),
+                // Absolute, so that `evaluate` finds the images again from any folder.
+                csv: options
+                    .csv
+                    .as_deref()
+                    .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
             };
             (spec, None)
         }
