@@ -67,28 +67,7 @@ enum Command {
         reports_dir: PathBuf,
     },
     /// Classify image files (PNG, JPEG, BMP, GIF; any size and colour) with a saved model.
-    Predict {
-        /// The model (models/NAME); default: the most recently trained one.
-        #[arg(long = "model", value_name = "NAME")]
-        model: Option<String>,
-        /// Image files to classify.
-        #[arg(required = true, value_name = "IMAGE")]
-        images: Vec<PathBuf>,
-        /// Labels to print per image (text output).
-        #[arg(long, default_value_t = 3)]
-        top_k: usize,
-        /// Print AutoML's predict response (JSON), one line per image.
-        #[arg(long)]
-        json: bool,
-        /// Leave out labels scoring below this, like AutoML's score_threshold (default: 0.5
-        /// with --json, as AutoML; 0 for the text output).
-        #[arg(long)]
-        score_threshold: Option<f64>,
-        #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
-        backend: BackendChoice,
-        #[arg(long, default_value = "models")]
-        models_dir: PathBuf,
-    },
+    Predict(PredictArgs),
     /// Serve saved models over HTTP with AutoML Vision's v1beta1 predict API.
     Serve {
         /// Models to serve (repeatable); default: the most recently trained one.
@@ -283,13 +262,27 @@ fn evaluate(
     Ok(())
 }
 
+#[derive(clap::Args, Debug)]
 struct PredictArgs {
+    /// The model (models/NAME); default: the most recently trained one.
+    #[arg(long = "model", value_name = "NAME")]
     model: Option<String>,
+    /// Image files to classify.
+    #[arg(required = true, value_name = "IMAGE")]
     images: Vec<PathBuf>,
+    /// Labels to print per image (text output).
+    #[arg(long, default_value_t = 3)]
     top_k: usize,
+    /// Print AutoML's predict response (JSON), one line per image.
+    #[arg(long)]
     json: bool,
+    /// Leave out labels scoring below this, like AutoML's score_threshold (default: 0.5
+    /// with --json, as AutoML; 0 for the text output).
+    #[arg(long)]
     score_threshold: Option<f64>,
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     backend: BackendChoice,
+    #[arg(long, default_value = "models")]
     models_dir: PathBuf,
 }
 
@@ -525,23 +518,7 @@ fn main() -> Result<()> {
             reports_dir,
         }) => evaluate(model, backend, data, models_dir, reports_dir),
         Some(Command::Bench { plan, json }) => bench(plan, json),
-        Some(Command::Predict {
-            model,
-            images,
-            top_k,
-            json,
-            score_threshold,
-            backend,
-            models_dir,
-        }) => predict_files(PredictArgs {
-            model,
-            images,
-            top_k,
-            json,
-            score_threshold,
-            backend,
-            models_dir,
-        }),
+        Some(Command::Predict(args)) => predict_files(args),
         Some(Command::Serve {
             models,
             addr,

@@ -62,20 +62,7 @@ fn a_trained_model_predicts_files_serves_http_and_the_data_exports_for_automl() 
         let best = line.split(": ").nth(1).unwrap();
         assert!(best.starts_with(&class_3), "{line}");
     }
-    let out = trainer(work.path())
-        .args([
-            "predict",
-            "--model",
-            "small",
-            "--json",
-            "--score-threshold",
-            "0",
-        ])
-        .arg(&png)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    let response: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let response = response_json(&work, &png);
     let payload = response["payload"].as_array().unwrap();
     assert_eq!(payload.len(), 10, "threshold 0 lists every class");
     assert_eq!(payload[0]["displayName"], class_3.as_str());
@@ -149,10 +136,7 @@ fn a_trained_model_predicts_files_serves_http_and_the_data_exports_for_automl() 
     assert_eq!(status, 200, "{served}");
     assert_eq!(served["payload"][0]["displayName"], class_3.as_str());
     // The server and the command line agree on the same image.
-    assert_eq!(
-        served["payload"],
-        response_without_metadata(&response_json(&work, &png))
-    );
+    assert_eq!(served["payload"], response_json(&work, &png)["payload"]);
 
     // export-automl: PNG files and the CSV, split like training.
     let export = work.path().join("export");
@@ -223,11 +207,8 @@ fn response_json(work: &tempfile::TempDir, image: &Path) -> serde_json::Value {
         .arg(image)
         .output()
         .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).unwrap()
-}
-
-fn response_without_metadata(response: &serde_json::Value) -> serde_json::Value {
-    response["payload"].clone()
 }
 
 /// A dataset of one's own, in AutoML's CSV format: 10 "garments" of different brightness on
