@@ -7,7 +7,7 @@ use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
 use burn::prelude::*;
-use burn::tensor::activation::relu;
+use burn::tensor::activation::{relu, softmax};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use thiserror::Error;
@@ -57,6 +57,10 @@ pub struct CnnConfig {
     pub stages: Vec<StageConfig>,
     /// Dropout before the classifier.
     pub dropout: f64,
+    /// Identity shortcuts around every convolution of a stage but its first (whose input
+    /// has another width), as in ResNet. Absent from configs saved before it existed.
+    #[serde(default)]
+    pub residual: bool,
 }
 
 impl Default for CnnConfig {
@@ -85,6 +89,7 @@ impl Default for CnnConfig {
                 },
             ],
             dropout: 0.1,
+            residual: false,
         }
     }
 }
@@ -114,17 +119,20 @@ impl CnnConfig {
         self.validate()?;
         let mut blocks = Vec::new();
         let mut pool_after = Vec::new();
+        let mut shortcut = Vec::new();
         let mut in_ch = self.input_channels;
         for (s, stage) in self.stages.iter().enumerate() {
             for c in 0..stage.convs {
                 blocks.push(ConvBlock::new(in_ch, stage.channels, device));
                 in_ch = stage.channels;
                 pool_after.push(c + 1 == stage.convs && s + 1 < self.stages.len());
+                shortcut.push(self.residual && c > 0);
             }
         }
         Ok(Cnn {
             blocks,
             pool_after,
+            shortcut,
             pool: MaxPool2dConfig::new([2, 2]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
             classifier: LinearConfig::new(in_ch, self.num_classes).init(device),
@@ -184,12 +192,17 @@ impl ConvBlock {
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         relu(self.norm.forward(same_conv3x3(&self.conv, x)))
     }
+
+    fn forward_with_shortcut(&self, x: Tensor<4>) -> Tensor<4> {
+        relu(self.norm.forward(same_conv3x3(&self.conv, x.clone())) + x)
+    }
 }
 
 #[derive(Module, Debug)]
 pub struct Cnn {
     blocks: Vec<ConvBlock>,
     pool_after: Vec<bool>,
+    shortcut: Vec<bool>,
     pool: MaxPool2d,
     dropout: Dropout,
     classifier: Linear,
@@ -199,8 +212,14 @@ impl Cnn {
     /// Logits `[batch, classes]` for images `[batch, channels, side, side]`.
     pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
         let mut x = images;
-        for (block, &pool) in self.blocks.iter().zip(&self.pool_after) {
-            x = block.forward(x);
+        for ((block, &pool), &shortcut) in
+            self.blocks.iter().zip(&self.pool_after).zip(&self.shortcut)
+        {
+            x = if shortcut {
+                block.forward_with_shortcut(x)
+            } else {
+                block.forward(x)
+            };
             if pool {
                 x = self.pool.forward(x);
             }
@@ -231,6 +250,55 @@ impl Cnn {
                 .map_err(|e| load_err(e.to_string()))?;
         self.try_load_record(record)
             .map_err(|e| load_err(e.to_string()))
+    }
+}
+
+/// Several trained models that predict together: the mean of their class probabilities.
+#[derive(Module, Debug)]
+pub struct Ensemble {
+    members: Vec<Cnn>,
+}
+
+impl Ensemble {
+    pub fn new(members: Vec<Cnn>) -> Result<Self, ModelError> {
+        if members.is_empty() {
+            return Err(ModelError::InvalidConfig(
+                "an ensemble needs at least one model".into(),
+            ));
+        }
+        Ok(Self { members })
+    }
+
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// The log of the members' mean probabilities: a softmax of it gives that mean back, so
+    /// callers treat an ensemble like any other classifier. One member is passed through
+    /// untouched.
+    pub fn forward(&self, images: Tensor<4>) -> Tensor<2> {
+        let probabilities = |m: &Cnn| softmax(m.forward(images.clone()), 1);
+        match self.members.as_slice() {
+            [only] => only.forward(images),
+            [first, rest @ ..] => {
+                let sum = rest
+                    .iter()
+                    .fold(probabilities(first), |sum, m| sum + probabilities(m));
+                (sum / self.members.len() as f64).clamp_min(1e-30).log()
+            }
+            // `new` refuses an empty ensemble.
+            [] => Tensor::zeros([images.dims()[0], 0], &images.device()),
+        }
+    }
+}
+
+impl Classifier for Ensemble {
+    fn logits(&self, images: Tensor<4>) -> Tensor<2> {
+        self.forward(images)
     }
 }
 
@@ -311,6 +379,53 @@ mod tests {
             .load_bytes(b"not a model".to_vec(), Path::new("x.bpk"))
             .unwrap_err();
         assert!(err.to_string().contains("x.bpk"));
+    }
+
+    #[test]
+    fn residual_blocks_add_their_input() {
+        let dev = Device::flex();
+        dev.seed(3);
+        let plain = tiny().init(&dev).unwrap();
+        let bytes = plain.to_bytes().unwrap();
+        let residual_cfg = CnnConfig {
+            residual: true,
+            ..tiny()
+        };
+        // Same parameters, so the plain weights load; only the shortcut differs.
+        let residual = residual_cfg
+            .init(&dev)
+            .unwrap()
+            .load_bytes(bytes, Path::new("mem"))
+            .unwrap();
+        assert_eq!(residual.shortcut, vec![false, false, true]);
+        let x = Tensor::<4>::random([2, 1, 28, 28], burn::tensor::Distribution::Default, &dev);
+        let a = plain.forward(x.clone()).into_data();
+        let b = residual.forward(x).into_data();
+        assert_eq!(b.shape(), a.shape());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn an_ensemble_averages_its_members_probabilities() {
+        let dev = Device::flex();
+        dev.seed(5);
+        let (m1, m2) = (tiny().init(&dev).unwrap(), tiny().init(&dev).unwrap());
+        let x = Tensor::<4>::random([3, 1, 28, 28], burn::tensor::Distribution::Default, &dev);
+        let p = |logits: Tensor<2>| -> Vec<f32> {
+            softmax(logits, 1).into_data().try_to_vec::<f32>().unwrap()
+        };
+        let (p1, p2) = (p(m1.forward(x.clone())), p(m2.forward(x.clone())));
+        let single = p(m1.forward(x.clone()));
+        let ensemble = Ensemble::new(vec![m1, m2]).unwrap();
+        assert_eq!(ensemble.len(), 2);
+        let both = p(ensemble.forward(x.clone()));
+        for ((a, b), e) in p1.iter().zip(&p2).zip(&both) {
+            assert!(((a + b) / 2.0 - e).abs() < 1e-5, "{a} {b} {e}");
+        }
+        let alone = Ensemble::new(vec![tiny().init(&dev).unwrap()]).unwrap();
+        assert_eq!(alone.forward(x).dims(), [3, 10]);
+        assert_ne!(single, both);
+        assert!(Ensemble::new(Vec::new()).is_err());
     }
 
     #[test]

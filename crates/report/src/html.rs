@@ -54,6 +54,18 @@ pub fn render_run_html(
         escape_html(&m.run_name)
     );
     let _ = writeln!(body, "<p>{}</p>", escape_html(&run.headline()));
+    let search = run.search_explanation();
+    if !search.is_empty() {
+        let items: Vec<String> = search
+            .iter()
+            .map(|s| format!("<li>{}</li>", escape_html(s)))
+            .collect();
+        let _ = writeln!(
+            body,
+            "<h2>Search: the chosen model and why</h2>\n<ul>\n{}\n</ul>",
+            items.join("\n")
+        );
+    }
     let _ = writeln!(body, "<h2>Compared with AutoML Vision</h2>");
     let _ = writeln!(body, "{}", comparison(reference, &[run.summary()]).html());
     body.push_str(&source_note(reference));

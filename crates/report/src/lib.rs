@@ -11,6 +11,7 @@ mod predictions;
 mod run_report;
 mod runs;
 mod table;
+mod trials;
 
 pub use charts::{CHART_SIZE, ChartError, comparison_chart, learning_curve_chart};
 pub use confusion::{CONFUSION_SIZE, confusion_chart};
@@ -29,6 +30,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Duration;
 pub use table::{Table, comparison, comparison_table};
 use thiserror::Error;
+pub use trials::{TrialRow, read_trials, trials_chart, trials_csv};
 
 #[derive(Debug, Error)]
 pub enum ReportError {

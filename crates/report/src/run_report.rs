@@ -156,7 +156,7 @@ pub struct ReportChart {
 }
 
 /// Every chart of a run's report, in the order the report shows them.
-pub const RUN_CHARTS: [ReportChart; 7] = [
+pub const RUN_CHARTS: [ReportChart; 8] = [
     ReportChart {
         stem: "comparison",
         title: "Compared with AutoML Vision",
@@ -166,6 +166,11 @@ pub const RUN_CHARTS: [ReportChart; 7] = [
         stem: "learning_curve",
         title: "Learning curve",
         caption: "Validation accuracy and losses against wall-clock time; AutoML's test accuracies and the budget for scale.",
+    },
+    ReportChart {
+        stem: "trials",
+        title: "Search trials",
+        caption: "A search run: validation accuracy of every trial and final training against the time it ended, by successive-halving rung; circled: the models in the saved model (trials.csv lists them all).",
     },
     ReportChart {
         stem: "confusion_matrix",
@@ -233,6 +238,20 @@ impl SavedRun {
             ),
             _ => String::new(),
         }
+    }
+
+    /// A search run's account of what it chose and why (`model.json`'s `search`); empty for
+    /// a single-model run.
+    pub fn search_explanation(&self) -> Vec<String> {
+        self.model_card["search"]["explanation"]
+            .as_array()
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| l.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     pub fn per_class_table(&self) -> Table {
@@ -308,6 +327,14 @@ pub fn render_markdown(
     let mut out = String::new();
     let _ = writeln!(out, "# Run `{}`\n", m.run_name);
     let _ = writeln!(out, "{}\n", run.headline());
+    let search = run.search_explanation();
+    if !search.is_empty() {
+        let _ = writeln!(out, "## Search: the chosen model and why\n");
+        for line in search {
+            let _ = writeln!(out, "- {line}");
+        }
+        out.push('\n');
+    }
     let _ = writeln!(out, "## Compared with AutoML Vision\n");
     let _ = writeln!(
         out,

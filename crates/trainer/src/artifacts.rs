@@ -82,6 +82,13 @@ impl RunPaths {
     pub fn model_card(&self) -> PathBuf {
         self.model_dir.join("model.json")
     }
+    /// Weights of an ensemble's further members, by the file name the model card gives.
+    pub fn member_weights(&self, file: &str) -> PathBuf {
+        self.model_dir.join(file)
+    }
+    pub fn trials(&self) -> PathBuf {
+        self.report_dir.join("trials.csv")
+    }
     pub fn checkpoint_dir(&self) -> PathBuf {
         self.model_dir.join("checkpoint")
     }
@@ -115,6 +122,21 @@ pub struct RunSpec {
     /// The AutoML CSV the run trains on; Fashion-MNIST when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<PathBuf>,
+    /// The search a large budget runs; absent for a single model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::search::SearchPlan>,
+}
+
+/// A further model of an ensemble (the first is `model.bpk` with the card's `model`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnsembleMember {
+    /// File name in the model's folder.
+    pub weights: String,
+    /// The search stage that trained it.
+    pub stage: String,
+    pub model: CnnConfig,
+    pub training: TrainConfig,
+    pub validation_accuracy: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -162,6 +184,46 @@ pub struct ModelCard {
     /// Absent in cards written before mirror averaging existed: those predict plainly.
     #[serde(default)]
     pub test_time_mirror: Option<crate::evaluate::MirrorChoice>,
+    /// The ensemble's further members: the saved model averages their probabilities with
+    /// `model.bpk`'s. Empty for a single model.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensemble: Vec<EnsembleMember>,
+    /// What the search did and why it chose these models (search runs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::search::SearchSummary>,
+}
+
+/// Loads the model a card describes: `model.bpk`, with the ensemble's further members.
+pub fn load_model(
+    paths: &RunPaths,
+    card: &ModelCard,
+    device: &burn::prelude::Device,
+) -> Result<model::Ensemble, crate::job::JobError> {
+    card.model.validate()?;
+    let weights = read_bytes(&paths.model_weights())?;
+    let mut members = vec![
+        card.model
+            .init(device)?
+            .load_bytes(weights, &paths.model_weights())?,
+    ];
+    for member in &card.ensemble {
+        // The name comes from a file a user may edit: it must stay inside the model folder.
+        if Path::new(&member.weights).file_name() != Some(std::ffi::OsStr::new(&member.weights)) {
+            return Err(ArtifactError::Parse {
+                path: paths.model_card(),
+                reason: format!(
+                    "ensemble member file {:?} is not a plain file name",
+                    member.weights
+                ),
+            }
+            .into());
+        }
+        member.model.validate()?;
+        let path = paths.member_weights(&member.weights);
+        let bytes = read_bytes(&path)?;
+        members.push(member.model.init(device)?.load_bytes(bytes, &path)?);
+    }
+    Ok(model::Ensemble::new(members)?)
 }
 
 impl ModelCard {
@@ -264,14 +326,17 @@ impl CheckpointDir {
         self.file("run.json")
     }
     pub fn load(&self) -> Result<(RunSpec, crate::train::Resume), ArtifactError> {
-        let spec = read_json(&self.spec_path())?;
-        let resume = crate::train::Resume {
+        Ok((read_json(&self.spec_path())?, self.load_progress()?))
+    }
+
+    /// The training state of the last checkpoint, without the run's spec.
+    pub fn load_progress(&self) -> Result<crate::train::Resume, ArtifactError> {
+        Ok(crate::train::Resume {
             state: read_json(&self.file("state.json"))?,
             model: read_bytes(&self.file("model.bpk"))?,
             optimizer: read_bytes(&self.file("optimizer.bpk"))?,
             best_model: read_bytes(&self.file("best.bpk"))?,
-        };
-        Ok((spec, resume))
+        })
     }
 }
 

@@ -180,14 +180,22 @@ impl Workload<'_> {
     /// (train images/s, inference images/s, parameters). Each step is forced to finish (its
     /// loss or logits read back) before the next starts, so the clock sees all of its work.
     fn measure<M: Classifier>(&self, mut model: M) -> (f64, f64, usize) {
+        let parameters = model.num_params();
+        let train;
+        (train, model) = self.train_rate(model);
+        let infer = self.inference_rate(&model);
+        (train, infer, parameters)
+    }
+
+    /// Training images/s, and the model the steps trained.
+    fn train_rate<M: Classifier>(&self, mut model: M) -> (f64, M) {
         let Workload {
             device,
-            inference_device,
             batch,
             warmup,
             steps,
+            ..
         } = *self;
-        let parameters = model.num_params();
         let images = Tensor::<4>::random(
             [batch, 1, 28, 28],
             burn::tensor::Distribution::Default,
@@ -212,8 +220,20 @@ impl Workload<'_> {
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optimizer.step(1e-3, model, grads);
         }
-        let train = (steps * batch) as f64 / start.elapsed().as_secs_f64();
+        (
+            (steps * batch) as f64 / start.elapsed().as_secs_f64(),
+            model,
+        )
+    }
 
+    fn inference_rate<M: Classifier>(&self, model: &M) -> f64 {
+        let Workload {
+            inference_device,
+            batch,
+            warmup,
+            steps,
+            ..
+        } = *self;
         let inference = model.valid();
         let images = Tensor::<4>::random(
             [batch, 1, 28, 28],
@@ -227,9 +247,26 @@ impl Workload<'_> {
             }
             let _ = inference.logits(images.clone()).into_data();
         }
-        let infer = (steps * batch) as f64 / start.elapsed().as_secs_f64();
-        (train, infer, parameters)
+        (steps * batch) as f64 / start.elapsed().as_secs_f64()
     }
+}
+
+/// Training images/s of `config` on `compute` (a few steps after a short warm-up): what a
+/// search plan needs to know how many epochs a budget buys.
+pub fn training_images_per_second(
+    compute_device: &Device,
+    config: &CnnConfig,
+    batch: usize,
+) -> Result<f64, ModelError> {
+    let device = compute_device.clone().autodiff();
+    let work = Workload {
+        device: &device,
+        inference_device: compute_device,
+        batch,
+        warmup: 2,
+        steps: 3,
+    };
+    Ok(work.train_rate(config.init(&device)?).0)
 }
 
 /// The rows as a Markdown table.

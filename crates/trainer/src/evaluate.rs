@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 use fmnist::{BatchStream, Images, SIDE};
-use model::Cnn;
+use model::Classifier;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Instant;
@@ -37,12 +37,12 @@ impl Predictions {
     }
 }
 
-/// `model` must be an inference copy (`model.valid()`), on `device`. With `mirror`, each
+/// `model` (one network or an ensemble) must be an inference copy (`model.valid()`), on `device`. With `mirror`, each
 /// image's probabilities are the mean of its own and its mirror image's (horizontal flip):
 /// clothes are left-right symmetric, so the two views disagree mostly where the model is
 /// unsure.
 pub fn predict(
-    model: &Cnn,
+    model: &impl Classifier,
     images: Arc<Images>,
     labels: Arc<Vec<u8>>,
     indices: Vec<usize>,
@@ -58,7 +58,7 @@ pub fn predict(
 /// The plain predictions and, with `mirror`, the mirror-averaged ones, from one pass over the
 /// images (the plain view is computed once for both).
 pub fn predict_views(
-    model: &Cnn,
+    model: &impl Classifier,
     images: Arc<Images>,
     labels: Arc<Vec<u8>>,
     indices: Vec<usize>,
@@ -96,8 +96,8 @@ pub fn predict_views(
     (plain, averaged)
 }
 
-fn probability_rows(model: &Cnn, x: Tensor<4>, n: usize) -> Vec<Vec<f64>> {
-    let probs = softmax(model.forward(x), 1).into_data().convert::<f32>();
+fn probability_rows(model: &impl Classifier, x: Tensor<4>, n: usize) -> Vec<Vec<f64>> {
+    let probs = softmax(model.logits(x), 1).into_data().convert::<f32>();
     // After `convert` the element type is f32 by construction.
     let values: Vec<f32> = probs.try_into_vec().unwrap_or_default();
     let classes = values.len() / n.max(1);
@@ -120,7 +120,7 @@ pub struct MirrorChoice {
 
 impl MirrorChoice {
     pub fn decide(
-        model: &Cnn,
+        model: &impl Classifier,
         images: Arc<Images>,
         labels: Arc<Vec<u8>>,
         validation: Vec<usize>,

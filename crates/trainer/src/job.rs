@@ -8,7 +8,11 @@ use crate::backend::Compute;
 use crate::budget::format_duration;
 use crate::evaluate::{MirrorChoice, predict};
 use crate::reporting::{write_index, write_report};
-use crate::train::{Session, TrainConfig, TrainData, TrainError, TrainObserver};
+use crate::search::{Plan, SearchMode, SearchSummary, StageKind, TrialRecord};
+use crate::stages::Stages;
+use crate::train::{
+    EpochRecord, Session, StopReason, TrainConfig, TrainData, TrainError, TrainObserver,
+};
 use burn::prelude::*;
 use fmnist::{
     CLASS_NAMES, DataError, DownloadProgress, ExpectedDigests, FashionMnist, LocateOptions,
@@ -53,6 +57,8 @@ pub enum JobError {
     Resume { name: String, reason: String },
     #[error("{0}")]
     Inconsistent(String),
+    #[error("stopped before the search finished its first training; `--resume {0}` continues it")]
+    SearchInterrupted(String),
 }
 
 /// Where the dataset may come from.
@@ -82,6 +88,8 @@ pub struct JobOptions {
     pub reports_dir: PathBuf,
     pub model: CnnConfig,
     pub training: TrainConfig,
+    /// Whether to search (decided by the budget under `auto`).
+    pub search: SearchMode,
 }
 
 pub struct JobOutcome {
@@ -102,7 +110,7 @@ pub struct TestEvaluation {
 }
 
 fn evaluate_on_test(
-    model: &model::Cnn,
+    model: &impl model::Classifier,
     images: Arc<fmnist::Images>,
     labels: Arc<Vec<u8>>,
     batch_size: usize,
@@ -187,13 +195,8 @@ pub fn evaluate_saved(
     validate_run_name(&options.run_name)?;
     let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &options.run_name);
     let mut card: ModelCard = artifacts::read_json(&paths.model_card())?;
-    card.model.validate()?;
     let device = options.compute.device.clone();
-    let weights = artifacts::read_bytes(&paths.model_weights())?;
-    let model = card
-        .model
-        .init(&device)?
-        .load_bytes(weights, &paths.model_weights())?;
+    let model = artifacts::load_model(&paths, &card, &device)?;
     let reference = ReferenceResults::bundled()?;
     let mut quiet = NoNotes;
     let dataset = load_run_data(
@@ -426,15 +429,23 @@ pub fn run_job(
                 dir: paths.checkpoint_dir(),
                 pending_spec: None,
             };
-            let (spec, resume) = dir.load().map_err(|e| JobError::Resume {
+            let cannot = |e: ArtifactError| JobError::Resume {
                 name: name.clone(),
-                reason: format!("{e} (only a run that was interrupted after its first validation pass can be resumed)"),
-            })?;
-            if resume
-                .state
-                .stop_reason
-                .is_some_and(|r| r != crate::train::StopReason::Interrupted)
-            {
+                reason: format!(
+                    "{e} (only a run that was interrupted after its first validation pass can be resumed)"
+                ),
+            };
+            let spec: RunSpec = artifacts::read_json(&dir.spec_path()).map_err(cannot)?;
+            // A search resumes stage by stage (`stages`), not from one training state.
+            let resume = match spec.search {
+                Some(_) => None,
+                None => Some(dir.load_progress().map_err(cannot)?),
+            };
+            if resume.as_ref().is_some_and(|r| {
+                r.state
+                    .stop_reason
+                    .is_some_and(|r| r != StopReason::Interrupted)
+            }) {
                 return Err(JobError::Resume {
                     name: name.clone(),
                     reason: "it already finished".into(),
@@ -444,7 +455,7 @@ pub fn run_job(
                 backend: options.compute.backend,
                 ..spec
             };
-            (spec, Some(resume))
+            (spec, resume)
         }
         None => {
             let name = options.run_name.clone().unwrap_or(default_name);
@@ -469,13 +480,14 @@ pub fn run_job(
                     .csv
                     .as_deref()
                     .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())),
+                search: None,
             };
             (spec, None)
         }
     };
     spec.model.validate()?;
     let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &spec.run_name);
-    let resumed = resume.is_some();
+    let resumed = options.resume.is_some();
 
     let RunData {
         train_images,
@@ -509,28 +521,52 @@ pub fn run_job(
         validation: split.validation.clone(),
     };
 
-    let checkpoint = CheckpointDir {
-        dir: paths.checkpoint_dir(),
-        pending_spec: (!resumed).then(|| spec.clone()),
-    };
     let device = options.compute.device.clone();
-    let budget = Duration::from_secs_f64(spec.budget_seconds);
-    let mut sink = checkpoint;
-    let outcome = Session {
-        model_config: &spec.model,
-        config: &spec.training,
-        seed: spec.seed,
-        budget,
-        data: &data,
-        device: &device,
-        stop,
-        observer,
-        checkpoints: Some(&mut sink),
+    // The search's clock starts here: measuring the machine for the plan is part of it.
+    let search_started = Instant::now();
+    if !resumed {
+        spec.search = match plan_for(&options, &spec, &device, data.train.len()) {
+            Plan::Single { reason } => {
+                observer.note(&format!("plan: train one model ({reason})"));
+                None
+            }
+            Plan::Search(plan) => {
+                for line in plan.describe() {
+                    observer.note(&line);
+                }
+                Some(plan)
+            }
+        };
     }
-    .run(resume)?;
+    let trained = match spec.search.clone() {
+        None => train_single(&spec, &paths, resume, &data, &device, stop, observer)?,
+        Some(plan) => {
+            if !resumed {
+                // Written first: a search killed at any point can be resumed.
+                artifacts::write_json(
+                    &CheckpointDir {
+                        dir: paths.checkpoint_dir(),
+                        pending_spec: None,
+                    }
+                    .spec_path(),
+                    &spec,
+                )?;
+            }
+            train_search(
+                &spec,
+                &plan,
+                &paths,
+                &data,
+                &device,
+                stop,
+                observer,
+                search_started,
+            )?
+        }
+    };
 
     let mirror = MirrorChoice::decide(
-        &outcome.model,
+        &trained.model,
         data.images.clone(),
         data.labels.clone(),
         data.validation.clone(),
@@ -542,7 +578,7 @@ pub fn run_job(
     // TEST is looked at once, by the final model only.
     let test_images = Arc::new(test_images);
     let test = evaluate_on_test(
-        &outcome.model,
+        &trained.model,
         test_images.clone(),
         Arc::new(test_labels),
         spec.training.eval_batch_size,
@@ -550,7 +586,7 @@ pub fn run_job(
         mirror.enabled,
         class_names.len(),
     )?;
-    let history = &outcome.state.history;
+    let history = &trained.history;
     let throughput = {
         let rates: Vec<f64> = history
             .iter()
@@ -559,35 +595,57 @@ pub fn run_job(
             .collect();
         rates.iter().sum::<f64>() / rates.len().max(1) as f64
     };
+    let primary = &trained.members[0];
     let card = ModelCard {
         format_version: 1,
         run_name: spec.run_name.clone(),
         created_at,
         trainer_version: env!("CARGO_PKG_VERSION").to_string(),
         class_names: class_names.clone(),
-        parameters: outcome.model.num_params(),
-        model: spec.model.clone(),
-        training: spec.training.clone(),
+        parameters: trained.model.num_params(),
+        model: primary.model.clone(),
+        training: primary.training.clone(),
         backend: spec.backend,
         adapter: options.compute.adapter.clone(),
         seed: spec.seed,
         budget: spec.budget.clone(),
         budget_seconds: spec.budget_seconds,
         dataset: dataset_info,
-        stop_reason: outcome.stop_reason,
+        stop_reason: trained.stop_reason,
         epochs_completed: history.last().map_or(0.0, |r| r.epochs_completed),
-        steps: outcome.state.steps,
-        training_seconds: outcome.training_time.as_secs_f64(),
+        steps: trained.steps,
+        training_seconds: trained.training_time.as_secs_f64(),
         total_seconds: job_start.elapsed().as_secs_f64(),
         resumed,
         train_images_per_second: throughput,
         peak_rss_bytes: artifacts::peak_rss_bytes(),
-        best_validation: outcome.state.best.clone(),
+        best_validation: trained.best.clone(),
         test_time_mirror: Some(mirror),
+        ensemble: trained.members[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, m)| artifacts::EnsembleMember {
+                weights: format!("member-{}.bpk", i + 2),
+                stage: m.stage.clone(),
+                model: m.model.clone(),
+                training: m.training.clone(),
+                validation_accuracy: m.validation_accuracy,
+            })
+            .collect(),
+        search: trained.search.clone(),
     };
-    artifacts::write_atomic(&paths.model_weights(), &outcome.model_bytes)?;
+    artifacts::write_atomic(&paths.model_weights(), &primary.bytes)?;
+    for (member, described) in trained.members[1..].iter().zip(&card.ensemble) {
+        artifacts::write_atomic(&paths.member_weights(&described.weights), &member.bytes)?;
+    }
     artifacts::write_json(&paths.model_card(), &card)?;
     artifacts::write_atomic(&paths.history(), artifacts::history_csv(history).as_bytes())?;
+    if let Some(summary) = &trained.search {
+        artifacts::write_atomic(
+            &paths.trials(),
+            report::trials_csv(&trial_rows(&trained.trials, summary)).as_bytes(),
+        )?;
+    }
     let (report, notes) = publish_test_evaluation(
         &paths,
         &card,
@@ -597,13 +655,13 @@ pub fn run_job(
         &reference,
     )?;
     // An interrupted run keeps its checkpoint so that --resume can finish it.
-    if outcome.stop_reason != crate::train::StopReason::Interrupted {
+    if trained.stop_reason != StopReason::Interrupted {
         let _ = std::fs::remove_dir_all(paths.checkpoint_dir());
     }
     let summary = RunSummary {
         name: format!("this run ({})", spec.backend),
         budget: spec.budget.clone(),
-        time_used: format_duration(outcome.training_time),
+        time_used: format_duration(trained.training_time),
         average_precision_micro: report.metrics.average_precision_micro,
         average_precision_macro: report.metrics.average_precision_macro,
         roc_auc_macro_ovr: report.metrics.roc_auc_macro_ovr,
@@ -620,6 +678,200 @@ pub fn run_job(
         report,
         comparison,
     })
+}
+
+/// One model of what a run saves.
+struct TrainedMember {
+    stage: String,
+    model: CnnConfig,
+    training: TrainConfig,
+    bytes: Vec<u8>,
+    validation_accuracy: f64,
+}
+
+/// What training hands to evaluation and the model card, from one model or a search.
+struct Trained {
+    /// The saved model: one network, or the ensemble of `members`.
+    model: model::Ensemble,
+    /// The best single model first.
+    members: Vec<TrainedMember>,
+    /// Validation passes of the first member, on the run's clock.
+    history: Vec<EpochRecord>,
+    best: Option<EpochRecord>,
+    steps: u64,
+    stop_reason: StopReason,
+    training_time: Duration,
+    search: Option<SearchSummary>,
+    trials: Vec<TrialRecord>,
+}
+
+/// The budget's plan. `auto` measures the default model's speed on this device first (a
+/// few steps) when the budget is long enough for the answer to matter.
+fn plan_for(options: &JobOptions, spec: &RunSpec, device: &Device, train_images: usize) -> Plan {
+    let budget = spec.budget_seconds;
+    let epoch_seconds = crate::search::needs_speed(options.search, budget)
+        .then(|| {
+            crate::bench::training_images_per_second(device, &spec.model, spec.training.batch_size)
+                .ok()
+        })
+        .flatten()
+        .filter(|rate| *rate > 0.0)
+        .map(|rate| train_images as f64 / rate);
+    crate::search::decide(
+        options.search,
+        budget,
+        epoch_seconds,
+        (&spec.model, &spec.training),
+        spec.seed,
+    )
+}
+
+fn train_single(
+    spec: &RunSpec,
+    paths: &RunPaths,
+    resume: Option<crate::train::Resume>,
+    data: &TrainData,
+    device: &Device,
+    stop: &AtomicBool,
+    observer: &mut dyn TrainObserver,
+) -> Result<Trained, JobError> {
+    let mut sink = CheckpointDir {
+        dir: paths.checkpoint_dir(),
+        pending_spec: resume.is_none().then(|| spec.clone()),
+    };
+    let outcome = Session {
+        model_config: &spec.model,
+        config: &spec.training,
+        seed: spec.seed,
+        budget: Duration::from_secs_f64(spec.budget_seconds),
+        data,
+        device,
+        stop,
+        observer,
+        checkpoints: Some(&mut sink),
+    }
+    .run(resume)?;
+    Ok(Trained {
+        members: vec![TrainedMember {
+            stage: "single".into(),
+            model: spec.model.clone(),
+            training: spec.training.clone(),
+            bytes: outcome.model_bytes,
+            validation_accuracy: outcome.validation.accuracy(),
+        }],
+        model: model::Ensemble::new(vec![outcome.model])?,
+        history: outcome.state.history,
+        best: outcome.state.best,
+        steps: outcome.state.steps,
+        stop_reason: outcome.stop_reason,
+        training_time: outcome.training_time,
+        search: None,
+        trials: Vec::new(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_search(
+    spec: &RunSpec,
+    plan: &crate::search::SearchPlan,
+    paths: &RunPaths,
+    data: &TrainData,
+    device: &Device,
+    stop: &AtomicBool,
+    observer: &mut dyn TrainObserver,
+    started: Instant,
+) -> Result<Trained, JobError> {
+    let progress = Stages::progress(&paths.checkpoint_dir())?;
+    if !progress.records.is_empty() {
+        observer.note(&format!(
+            "resuming the search: {} trainings already finished, {} of the budget used",
+            progress.records.len(),
+            format_duration(Duration::from_secs_f64(progress.clock_seconds))
+        ));
+    }
+    let mut stages = Stages {
+        checkpoint_dir: paths.checkpoint_dir(),
+        data,
+        device,
+        stop,
+        observer,
+        clock_at_start: progress.clock_seconds,
+        started,
+    };
+    let outcome = crate::search::run_search(plan, spec.seed, progress.records, &mut stages)?;
+    let summary = outcome.summary;
+    let record = |name: &String| outcome.records.iter().find(|r| &r.name == name);
+    let mut members = Vec::new();
+    let mut networks = Vec::new();
+    for name in &summary.members {
+        let Some(r) = record(name) else { continue };
+        networks.push(stages.load_model(name, &r.candidate)?);
+        members.push(TrainedMember {
+            stage: name.clone(),
+            model: r.candidate.model.clone(),
+            training: r.candidate.training.clone(),
+            bytes: artifacts::read_bytes(&stages.weights_path(name))?,
+            validation_accuracy: r.validation_accuracy,
+        });
+    }
+    let Some(primary) = summary.members.first().and_then(record) else {
+        return Err(JobError::SearchInterrupted(spec.run_name.clone()));
+    };
+    // The first member's curve, placed where it ran on the run's clock.
+    let history: Vec<EpochRecord> = primary
+        .history
+        .iter()
+        .map(|h| EpochRecord {
+            elapsed_seconds: h.elapsed_seconds + primary.started_at,
+            ..h.clone()
+        })
+        .collect();
+    let best = history
+        .iter()
+        .max_by(|a, b| a.validation_accuracy.total_cmp(&b.validation_accuracy))
+        .cloned();
+    let training_time = Duration::from_secs_f64(crate::search::StageTrainer::clock(&stages));
+    Ok(Trained {
+        model: model::Ensemble::new(networks)?,
+        members,
+        steps: history.last().map_or(0, |h| h.steps),
+        history,
+        best,
+        stop_reason: if summary.interrupted {
+            StopReason::Interrupted
+        } else {
+            StopReason::BudgetReached
+        },
+        training_time,
+        search: Some(summary),
+        trials: outcome.records,
+    })
+}
+
+fn trial_rows(records: &[TrialRecord], summary: &SearchSummary) -> Vec<report::TrialRow> {
+    records
+        .iter()
+        .map(|r| report::TrialRow {
+            name: r.name.clone(),
+            kind: match r.kind {
+                StageKind::Trial => "trial",
+                StageKind::Final => "final",
+            }
+            .into(),
+            rung: r.rung,
+            candidate: r.candidate.id,
+            config: r.candidate.describe(),
+            budget_seconds: r.budget_seconds,
+            seconds_used: r.seconds_used,
+            started_at: r.started_at,
+            ended_at: r.ended_at,
+            epochs: r.epochs,
+            validation_accuracy: r.validation_accuracy,
+            validation_loss: r.validation_loss,
+            promoted: r.promoted,
+            chosen: summary.members.contains(&r.name),
+        })
+        .collect()
 }
 
 #[cfg(test)]

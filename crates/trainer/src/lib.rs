@@ -12,4 +12,6 @@ pub mod predict;
 pub mod progress;
 pub mod reporting;
 pub mod schedule;
+pub mod search;
+pub mod stages;
 pub mod train;

@@ -21,6 +21,7 @@ use trainer::job::{
 use trainer::predict::{Predictor, newest_model};
 use trainer::progress::{Mode, Progress};
 use trainer::reporting::{saved_run_names, write_index, write_report};
+use trainer::search::SearchMode;
 use trainer::train::TrainConfig;
 
 /// Train a CNN on Fashion-MNIST within a wall-clock budget, evaluate it on the official test
@@ -455,6 +456,10 @@ struct Args {
     /// the CSV) instead of Fashion-MNIST.
     #[arg(long, value_name = "FILE.csv", conflicts_with = "resume")]
     csv: Option<PathBuf>,
+    /// Search over architectures and training recipes (successive halving, then an ensemble
+    /// chosen on validation): auto does when the budget buys enough epochs on this machine.
+    #[arg(long, value_enum, default_value_t = SearchMode::Auto)]
+    search: SearchMode,
     /// Early stopping: validation passes without improvement before stopping (0: off).
     #[arg(long, default_value_t = 10)]
     patience: usize,
@@ -591,6 +596,7 @@ fn train(args: Args) -> Result<()> {
         reports_dir: args.reports_dir,
         model: model::CnnConfig::default(),
         training,
+        search: args.search,
     };
     let mut progress = Progress::new(mode);
     let outcome = run_job(options, &stop, &mut progress, &mut Progress::new(mode))?;

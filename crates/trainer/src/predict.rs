@@ -7,7 +7,7 @@ use crate::evaluate::predict;
 use crate::job::{JobError, validate_run_name, validation_split};
 use burn::prelude::*;
 use fmnist::{FashionMnist, Images};
-use model::Cnn;
+use model::Ensemble;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -41,7 +41,7 @@ pub struct Predictor {
     pub card: ModelCard,
     // burn modules are not shareable across threads for inference; one at a time is also
     // what the CPU backends want (each inference already uses every core).
-    model: Mutex<Cnn>,
+    model: Mutex<Ensemble>,
     device: Device,
 }
 
@@ -60,12 +60,7 @@ impl Predictor {
             });
         }
         let card: ModelCard = artifacts::read_json(&paths.model_card())?;
-        card.model.validate()?;
-        let weights = artifacts::read_bytes(&paths.model_weights())?;
-        let model = card
-            .model
-            .init(&compute.device)?
-            .load_bytes(weights, &paths.model_weights())?;
+        let model = artifacts::load_model(&paths, &card, &compute.device)?;
         Ok(Self {
             name: name.to_string(),
             card,
@@ -88,7 +83,7 @@ impl Predictor {
         let labels = Arc::new(vec![0u8; images.count]);
         let model = self.model.lock().unwrap_or_else(|p| p.into_inner());
         predict(
-            &model,
+            &*model,
             images.clone(),
             labels,
             (0..images.count).collect(),

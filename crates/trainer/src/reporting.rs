@@ -12,11 +12,12 @@ const GALLERY_PAIRS: usize = 4;
 const GALLERY_PER_PAIR: usize = 8;
 
 /// Files of a run's report folder that its page links to.
-const LINKED_FILES: [&str; 4] = [
+const LINKED_FILES: [&str; 5] = [
     "report.md",
     "metrics.json",
     "test_predictions.csv",
     "history.csv",
+    "trials.csv",
 ];
 
 /// Rebuilds every chart, `report.md` and `index.html` of one run. The misclassified gallery
@@ -50,6 +51,14 @@ pub fn write_report(
         m.budget_seconds,
         &dir.join("learning_curve"),
     )?;
+    let trials = dir.join("trials.csv");
+    if trials.is_file() {
+        report::trials_chart(
+            &report::read_trials(&trials)?,
+            m.budget_seconds,
+            &dir.join("trials"),
+        )?;
+    }
     report::confusion_chart(
         names,
         &m.metrics.confusion_matrix,

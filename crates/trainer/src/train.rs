@@ -175,6 +175,8 @@ pub struct TrainOutcome {
     /// The best weights on validation, as an inference model.
     pub model: Cnn,
     pub model_bytes: Vec<u8>,
+    /// That model's predictions on VALIDATION (plain view).
+    pub validation: Predictions,
     pub state: TrainState,
     pub stop_reason: StopReason,
     /// Wall time from the first step to the end of the last validation pass, resumed runs
@@ -271,6 +273,7 @@ impl Session<'_> {
         train_device.seed(self.seed);
         let mut model = self.model_config.init(&train_device)?;
         let mut optim = optimizer(cfg);
+        let mut best_predictions = None;
         let (mut state, mut best_bytes) = match resume {
             Some(r) => {
                 model = model.load_bytes(r.model, Path::new("checkpoint model"))?;
@@ -427,6 +430,8 @@ impl Session<'_> {
             state.validation_seconds = state.validation_seconds.max(seconds);
             since_validation = 0;
             last_validation_at = elapsed().as_secs_f64();
+            let (validation_loss, validation_accuracy) =
+                (predictions.loss(), predictions.accuracy());
             let record = EpochRecord {
                 epoch: epoch + 1,
                 epochs_completed,
@@ -434,8 +439,8 @@ impl Session<'_> {
                 elapsed_seconds: elapsed().as_secs_f64(),
                 learning_rate: last_lr,
                 train_loss: mean_loss,
-                validation_loss: predictions.loss(),
-                validation_accuracy: predictions.accuracy(),
+                validation_loss,
+                validation_accuracy,
                 train_images_per_second: throughput,
                 data_build_ms_per_step: pipeline.per_step_ms(pipeline.build),
                 data_wait_ms_per_step: pipeline.per_step_ms(pipeline.wait),
@@ -450,6 +455,7 @@ impl Session<'_> {
             });
             if improved {
                 best_bytes = model.to_bytes()?;
+                best_predictions = Some(predictions);
                 state.best = Some(record.clone());
                 state.passes_since_best = 0;
             } else {
@@ -484,6 +490,11 @@ impl Session<'_> {
             .model_config
             .init(self.device)?
             .load_bytes(best_bytes.clone(), Path::new("best weights"))?;
+        // A resumed run whose best pass came before the interruption predicts again.
+        let validation = match best_predictions {
+            Some(p) => p,
+            None => self.predict_validation(&best),
+        };
         if let Some(b) = &state.best {
             self.observer.note(&format!(
                 "stopped: {}; best validation accuracy {:.2}% after {} (epoch {})",
@@ -496,6 +507,7 @@ impl Session<'_> {
         Ok(TrainOutcome {
             model: best,
             model_bytes: best_bytes,
+            validation,
             state,
             stop_reason,
             training_time,
@@ -504,16 +516,21 @@ impl Session<'_> {
 
     fn validate(&self, model: &Cnn) -> (Predictions, f64) {
         let start = Instant::now();
-        let predictions = predict(
-            &model.valid(),
+        let predictions = self.predict_validation(&model.valid());
+        (predictions, start.elapsed().as_secs_f64())
+    }
+
+    /// `model` must be an inference copy.
+    fn predict_validation(&self, model: &Cnn) -> Predictions {
+        predict(
+            model,
             self.data.images.clone(),
             self.data.labels.clone(),
             self.data.validation.clone(),
             self.config.eval_batch_size,
             self.device,
             false,
-        );
-        (predictions, start.elapsed().as_secs_f64())
+        )
     }
 
     fn estimate_validation_seconds(&self, model: &Cnn) -> f64 {

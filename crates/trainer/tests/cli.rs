@@ -598,3 +598,143 @@ fn report_pages_open_in_headless_chromium_without_broken_images_or_links() {
         "{dom}"
     );
 }
+
+#[test]
+fn a_search_records_its_trials_and_resumes_without_redoing_them() {
+    let _serial = one_training_at_a_time();
+    let work = tempfile::tempdir().unwrap();
+    let data = work.path().join("synthetic");
+    synthetic_dataset(&data, 1200, 200);
+    let common = |cmd: &mut Command| {
+        cmd.arg("--data-dir")
+            .arg(&data)
+            .args(["--allow-unverified-data", "--batch-size", "32"]);
+    };
+    let budget = 40.0;
+    let mut first = trainer(work.path());
+    common(&mut first);
+    let child = first
+        .args(["--budget", "40s", "--search", "on", "--run-name", "srch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let progress = work.path().join("models/srch/checkpoint/search.json");
+    let started = Instant::now();
+    while !progress.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(40),
+            "no finished trial after 40 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let first_output = text(&out);
+    assert!(first_output.contains("plan: search"), "{first_output}");
+    let card = json(&work.path().join("models/srch/model.json"));
+    assert_eq!(card["stop_reason"], "interrupted");
+    let finished: Vec<String> = json(&progress)["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!finished.is_empty());
+
+    let mut resume = trainer(work.path());
+    common(&mut resume);
+    let out = resume.args(["--resume", "srch"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let second_output = text(&out);
+    assert!(
+        second_output.contains(&format!(
+            "resuming the search: {} trainings already finished",
+            finished.len()
+        )),
+        "{second_output}"
+    );
+    for name in &finished {
+        assert!(
+            !second_output.contains(&format!("search: {name} ")),
+            "{name} was trained again:\n{second_output}"
+        );
+    }
+    assert!(
+        second_output.contains("search: final-1 "),
+        "{second_output}"
+    );
+
+    let card = json(&work.path().join("models/srch/model.json"));
+    assert_eq!(card["stop_reason"], "budget_reached");
+    let total = card["training_seconds"].as_f64().unwrap();
+    assert!(
+        total <= budget + 5.0,
+        "the search used {total}s of {budget}s"
+    );
+    let members = card["search"]["members"].as_array().unwrap();
+    assert!(!members.is_empty());
+    assert_eq!(
+        card["ensemble"].as_array().map_or(0, Vec::len),
+        members.len() - 1
+    );
+    assert!(!work.path().join("models/srch/checkpoint").exists());
+
+    let report = work.path().join("reports/srch");
+    let trials = std::fs::read_to_string(report.join("trials.csv")).unwrap();
+    let plan = &card["search"]["plan"];
+    let planned: u64 = plan["rungs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["trials"].as_u64().unwrap())
+        .sum();
+    let lines: Vec<&str> = trials.lines().skip(1).collect();
+    assert!(
+        lines.iter().filter(|l| l.contains(",trial,")).count() as u64 <= planned
+            && lines.iter().any(|l| l.starts_with("final-1,final,")),
+        "{trials}"
+    );
+    for name in &finished {
+        assert_eq!(
+            lines
+                .iter()
+                .filter(|l| l.starts_with(&format!("{name},")))
+                .count(),
+            1,
+            "{trials}"
+        );
+    }
+    assert!(
+        lines.iter().any(|l| l.contains(",true,\"")),
+        "nothing chosen:\n{trials}"
+    );
+    assert!(report.join("trials.svg").is_file());
+    let page = std::fs::read_to_string(report.join("index.html")).unwrap();
+    assert!(page.contains("Search: the chosen model and why"));
+    let metrics = json(&report.join("metrics.json"));
+    assert!(metrics["accuracy"].as_f64().unwrap() > 0.8, "{metrics}");
+
+    // The saved model, ensemble or not, evaluates to the same accuracy again.
+    let out = trainer(work.path())
+        .args([
+            "evaluate",
+            "--model",
+            "srch",
+            "--allow-unverified-data",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let again = json(&report.join("metrics.json"));
+    assert!(
+        (again["accuracy"].as_f64().unwrap() - metrics["accuracy"].as_f64().unwrap()).abs() < 1e-9
+    );
+}

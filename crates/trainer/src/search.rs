@@ -1,0 +1,948 @@
+//! The large-budget plan, as AutoML's paid tier sold it: a search over a small space of CNNs
+//! and training recipes by successive halving, the winners trained again with most of the
+//! budget, and an ensemble of the best models when it wins on VALIDATION. Every decision here
+//! looks at VALIDATION only; TEST is the job's, once, at the end.
+//!
+//! Each trial's learning-rate schedule is fitted to the trial's own time (see `schedule`), so
+//! a short trial is a complete, if short, training, not the start of a long one cut off.
+
+use crate::budget::format_duration;
+use crate::evaluate::Predictions;
+use crate::train::{EpochRecord, StopReason, TrainConfig};
+use model::{CnnConfig, StageConfig};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// `--search`: whether a run searches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchMode {
+    /// Train the default model once, whatever the budget.
+    Off,
+    /// Search when the budget buys enough epochs for it to pay (see [`AUTO_MIN_EPOCHS`]).
+    Auto,
+    /// Search whatever the budget.
+    On,
+}
+
+/// Share of the budget the successive-halving rungs use; the rest trains the finalists.
+pub const SEARCH_SHARE: f64 = 0.3;
+/// Successive halving keeps the best third of each rung and gives it three times the time.
+pub const ETA: usize = 3;
+/// The first rung's trials get at least this many epochs' worth of time (of the default
+/// model; wider candidates see fewer images in the same time, which is the point).
+pub const MIN_RUNG_EPOCHS: f64 = 0.5;
+/// `--search auto` searches when the budget buys at least this many epochs of the default
+/// model on this machine. Below it, the default model's own training curve is still rising
+/// steeply (5m: 91.7%, 1h: 94.1% on 2 CPU cores), and time spent on trials is time taken
+/// from it.
+pub const AUTO_MIN_EPOCHS: f64 = 40.0;
+/// Budgets below this never search under `auto`, and are not even measured for it.
+pub const AUTO_MIN_SECONDS: f64 = 600.0;
+/// One finalist per this many epochs of the final share, at most [`MAX_FINALISTS`].
+pub const EPOCHS_PER_FINALIST: f64 = 60.0;
+pub const MAX_FINALISTS: usize = 3;
+pub const MAX_RUNGS: usize = 5;
+/// Most models an ensemble averages.
+pub const MAX_MEMBERS: usize = 5;
+/// A model joins the ensemble only if validation accuracy rises by at least this much
+/// (10 of Fashion-MNIST's 10,000 validation images): smaller gains are noise that would not
+/// carry to TEST. (A 2-minute test run once "gained" 8 images by adding an untrained model.)
+pub const MIN_ENSEMBLE_GAIN: f64 = 0.001;
+/// Only models within this much of the best single model's validation accuracy may join.
+pub const ENSEMBLE_POOL_MARGIN: f64 = 0.03;
+
+/// One point of the search space: a network and its training recipe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub id: usize,
+    pub model: CnnConfig,
+    pub training: TrainConfig,
+}
+
+impl Candidate {
+    /// `16-64-128 x1-2-2 plain, dropout 0.1, lr 0.1, wd 5e-4, crop 2, erase 0, smooth 0`.
+    pub fn describe(&self) -> String {
+        let join = |f: &dyn Fn(&StageConfig) -> usize| {
+            self.model
+                .stages
+                .iter()
+                .map(|s| f(s).to_string())
+                .collect::<Vec<_>>()
+                .join("-")
+        };
+        let t = &self.training;
+        format!(
+            "{} x{} {}, dropout {}, lr {}, wd {:e}, crop {}, erase {}, smooth {}",
+            join(&|s| s.channels),
+            join(&|s| s.convs),
+            if self.model.residual {
+                "residual"
+            } else {
+                "plain"
+            },
+            self.model.dropout,
+            t.schedule.peak,
+            t.weight_decay,
+            t.augmentation.crop_padding,
+            t.augmentation.random_erasing,
+            t.label_smoothing
+        )
+    }
+}
+
+const WIDTHS: [f64; 3] = [1.0, 1.5, 2.0];
+const LATER_STAGE_CONVS: [usize; 2] = [2, 3];
+const DROPOUTS: [f64; 4] = [0.0, 0.1, 0.2, 0.3];
+const LR_FACTORS: [f64; 3] = [0.5, 1.0, 1.5];
+const WEIGHT_DECAYS: [f64; 3] = [2.5e-4, 5e-4, 1e-3];
+const CROP_PADDINGS: [usize; 3] = [1, 2, 3];
+const RANDOM_ERASING: [f32; 3] = [0.0, 0.25, 0.5];
+const LABEL_SMOOTHING: [f32; 2] = [0.0, 0.1];
+
+/// `count` distinct candidates: the base (the default model and recipe, or the user's) first,
+/// so the search always weighs the single-model plan too, then random draws from the space.
+pub fn sample_candidates(
+    base_model: &CnnConfig,
+    base_training: &TrainConfig,
+    count: usize,
+    seed: u64,
+) -> Vec<Candidate> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0x005e_a2c4_u64);
+    let mut out = vec![Candidate {
+        id: 0,
+        model: base_model.clone(),
+        training: base_training.clone(),
+    }];
+    let mut attempts = 0;
+    while out.len() < count && attempts < 10_000 {
+        attempts += 1;
+        let pick = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| rng.random_range(0..n);
+        let width = WIDTHS[pick(&mut rng, WIDTHS.len())];
+        let mut model = base_model.clone();
+        let later_convs = LATER_STAGE_CONVS[pick(&mut rng, LATER_STAGE_CONVS.len())];
+        for (i, stage) in model.stages.iter_mut().enumerate() {
+            stage.channels = ((stage.channels as f64 * width).round() as usize).max(1);
+            if i > 0 {
+                stage.convs = later_convs;
+            }
+        }
+        model.residual = rng.random_bool(0.5);
+        model.dropout = *DROPOUTS.choose(&mut rng).unwrap_or(&0.1);
+        let mut training = base_training.clone();
+        let lr = base_training.schedule.peak * LR_FACTORS[pick(&mut rng, LR_FACTORS.len())];
+        // Rounded so that configs print as the numbers they are (0.15, not 0.15000000000000002).
+        training.schedule.peak = (lr * 1e6).round() / 1e6;
+        training.weight_decay = WEIGHT_DECAYS[pick(&mut rng, WEIGHT_DECAYS.len())];
+        training.augmentation.crop_padding = CROP_PADDINGS[pick(&mut rng, CROP_PADDINGS.len())];
+        training.augmentation.random_erasing = RANDOM_ERASING[pick(&mut rng, RANDOM_ERASING.len())];
+        training.label_smoothing = LABEL_SMOOTHING[pick(&mut rng, LABEL_SMOOTHING.len())];
+        let candidate = Candidate {
+            id: out.len(),
+            model,
+            training,
+        };
+        let seen = out
+            .iter()
+            .any(|c| c.model == candidate.model && c.training == candidate.training);
+        if !seen {
+            out.push(candidate);
+        }
+    }
+    out
+}
+
+/// One rung of successive halving: how many trials, each with how much time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Rung {
+    pub trials: usize,
+    pub seconds_each: f64,
+}
+
+/// What a search run will do, fixed before its first trial and saved with the run (a resumed
+/// run follows the same plan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchPlan {
+    pub budget_seconds: f64,
+    /// The default model's measured epoch time on this machine and backend.
+    pub default_epoch_seconds: f64,
+    pub rungs: Vec<Rung>,
+    pub finalists: usize,
+    /// Time planned for each finalist's training (what is left decides in the end).
+    pub final_seconds_each: f64,
+    pub candidates: Vec<Candidate>,
+}
+
+impl SearchPlan {
+    /// Successive halving over `SEARCH_SHARE` of the budget: as many rungs as fit while the
+    /// first rung's trials keep `MIN_RUNG_EPOCHS`; the rest of the budget for the finalists.
+    pub fn new(
+        budget_seconds: f64,
+        default_epoch_seconds: f64,
+        base_model: &CnnConfig,
+        base_training: &TrainConfig,
+        seed: u64,
+    ) -> Self {
+        let search = budget_seconds * SEARCH_SHARE;
+        let shortest = MIN_RUNG_EPOCHS * default_epoch_seconds;
+        // R rungs cost R * ETA^(R-1) first-rung trials' worth of time.
+        let cost = |r: usize| (r * ETA.pow(r as u32 - 1)) as f64;
+        let rung_count = (1..=MAX_RUNGS)
+            .take_while(|&r| r == 1 || cost(r) * shortest <= search)
+            .last()
+            .unwrap_or(1);
+        // A single rung still compares a few candidates.
+        let first_trials = ETA.pow(rung_count as u32 - 1).max(ETA);
+        let first_seconds = search / (first_trials as f64 * rung_count as f64);
+        let rungs = (0..rung_count)
+            .map(|i| Rung {
+                trials: (first_trials / ETA.pow(i as u32)).max(1),
+                seconds_each: first_seconds * ETA.pow(i as u32) as f64,
+            })
+            .collect();
+        let final_seconds = budget_seconds - search;
+        let final_epochs = final_seconds / default_epoch_seconds.max(1e-9);
+        let finalists = ((final_epochs / EPOCHS_PER_FINALIST) as usize).clamp(1, MAX_FINALISTS);
+        Self {
+            budget_seconds,
+            default_epoch_seconds,
+            rungs,
+            finalists,
+            final_seconds_each: final_seconds / finalists as f64,
+            candidates: sample_candidates(base_model, base_training, first_trials, seed),
+        }
+    }
+
+    pub fn trial_count(&self) -> usize {
+        self.rungs.iter().map(|r| r.trials).sum()
+    }
+
+    /// The plan in a few lines, printed before training starts.
+    pub fn describe(&self) -> Vec<String> {
+        let epochs = |s: f64| s / self.default_epoch_seconds.max(1e-9);
+        let mut lines = vec![format!(
+            "plan: search ({} trials by successive halving in {}, then {} finalist{} trained for ~{} each, then an ensemble if it wins on validation); the default model takes {:.1}s per epoch here",
+            self.trial_count(),
+            format_duration(Duration::from_secs_f64(self.budget_seconds * SEARCH_SHARE)),
+            self.finalists,
+            if self.finalists == 1 { "" } else { "s" },
+            format_duration(Duration::from_secs_f64(self.final_seconds_each)),
+            self.default_epoch_seconds
+        )];
+        for (i, r) in self.rungs.iter().enumerate() {
+            lines.push(format!(
+                "  rung {}: {} trial{} of {} (~{:.1} default-model epochs)",
+                i + 1,
+                r.trials,
+                if r.trials == 1 { "" } else { "s" },
+                format_duration(Duration::from_secs_f64(r.seconds_each)),
+                epochs(r.seconds_each)
+            ));
+        }
+        lines
+    }
+}
+
+/// What the budget buys: one model, or a search.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    Single { reason: String },
+    Search(SearchPlan),
+}
+
+/// Whether `auto` needs the machine's speed to decide (it does not for short budgets).
+pub fn needs_speed(mode: SearchMode, budget_seconds: f64) -> bool {
+    match mode {
+        SearchMode::Off => false,
+        SearchMode::On => true,
+        SearchMode::Auto => budget_seconds >= AUTO_MIN_SECONDS,
+    }
+}
+
+/// The budget decides, unless `--search` does. `default_epoch_seconds` is the measured epoch
+/// time of the default model (needed when [`needs_speed`]).
+pub fn decide(
+    mode: SearchMode,
+    budget_seconds: f64,
+    default_epoch_seconds: Option<f64>,
+    base: (&CnnConfig, &TrainConfig),
+    seed: u64,
+) -> Plan {
+    let epochs = default_epoch_seconds.map(|e| budget_seconds / e.max(1e-9));
+    let search = |epoch_seconds: f64| {
+        Plan::Search(SearchPlan::new(
+            budget_seconds,
+            epoch_seconds,
+            base.0,
+            base.1,
+            seed,
+        ))
+    };
+    match (mode, default_epoch_seconds, epochs) {
+        (SearchMode::Off, ..) => Plan::Single {
+            reason: "--search off".into(),
+        },
+        (SearchMode::On, Some(e), _) => search(e),
+        (SearchMode::Auto, Some(e), Some(n)) if n >= AUTO_MIN_EPOCHS => search(e),
+        (SearchMode::Auto, _, Some(n)) => Plan::Single {
+            reason: format!(
+                "the budget buys ~{n:.0} epochs of the default model here; a search starts at {AUTO_MIN_EPOCHS:.0} (--search on forces one)"
+            ),
+        },
+        _ => Plan::Single {
+            reason: format!(
+                "budgets under {} train one model (--search on forces a search)",
+                format_duration(Duration::from_secs_f64(AUTO_MIN_SECONDS))
+            ),
+        },
+    }
+}
+
+/// Which part of the search a training belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StageKind {
+    Trial,
+    Final,
+}
+
+/// One finished training of the search: a line of `trials.csv`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrialRecord {
+    /// `trial-07`, `final-1`: also its folder under the checkpoint.
+    pub name: String,
+    pub kind: StageKind,
+    /// 1-based rung of a trial; finals have the rung after the last.
+    pub rung: usize,
+    pub candidate: Candidate,
+    pub seed: u64,
+    pub budget_seconds: f64,
+    /// Wall time of the stage, its validation passes included.
+    pub seconds_used: f64,
+    /// Search clock (seconds since the run started) when it began and ended.
+    pub started_at: f64,
+    pub ended_at: f64,
+    pub epochs: f64,
+    pub validation_accuracy: f64,
+    pub validation_loss: f64,
+    pub promoted: bool,
+    pub history: Vec<EpochRecord>,
+}
+
+/// What a stage's training reports back to the search.
+pub struct StageResult {
+    pub epochs: f64,
+    pub validation: Predictions,
+    pub history: Vec<EpochRecord>,
+    pub stop_reason: StopReason,
+}
+
+/// Trains one stage; the job's implementation trains on the real data and keeps the models.
+pub trait StageTrainer {
+    type Error;
+    /// Trains `candidate` for `budget_seconds` (its schedule fitted to them) as stage `name`.
+    fn train(
+        &mut self,
+        name: &str,
+        candidate: &Candidate,
+        seed: u64,
+        budget_seconds: f64,
+    ) -> Result<StageResult, Self::Error>;
+    /// Validation predictions of a stage finished in an earlier process (a resumed run).
+    fn validation_of(&mut self, record: &TrialRecord) -> Result<Predictions, Self::Error>;
+    /// The search clock: seconds of the budget used so far, earlier processes included.
+    fn clock(&self) -> f64;
+    /// Called after every finished stage, with every record so far, so that an interrupted
+    /// run can resume without redoing them.
+    fn finished(&mut self, records: &[TrialRecord]) -> Result<(), Self::Error>;
+    /// Reports progress to the user.
+    fn note(&mut self, message: &str);
+}
+
+/// The members the search chose and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchSummary {
+    pub plan: SearchPlan,
+    /// Stage names of the ensemble's members, the best single model first.
+    pub members: Vec<String>,
+    pub single_validation_accuracy: f64,
+    pub ensemble_validation_accuracy: f64,
+    /// Sentences for the report: what was chosen and why.
+    pub explanation: Vec<String>,
+    pub interrupted: bool,
+}
+
+pub struct SearchOutcome {
+    pub records: Vec<TrialRecord>,
+    pub summary: SearchSummary,
+}
+
+/// Runs the plan: successive halving, the finalists, the ensemble choice. `done` are the
+/// stages an earlier process finished (a resumed run); they are not trained again.
+pub fn run_search<T: StageTrainer>(
+    plan: &SearchPlan,
+    seed: u64,
+    mut done: Vec<TrialRecord>,
+    trainer: &mut T,
+) -> Result<SearchOutcome, T::Error> {
+    let budget = plan.budget_seconds;
+    let mut validations: Vec<(String, Predictions)> = Vec::new();
+    let mut interrupted = false;
+    // Time the finalists need at least: half their plan. A search slower than planned
+    // (startup, slow trials) gives up trials before it eats into that.
+    let final_floor = 0.5 * plan.final_seconds_each * plan.finalists as f64;
+
+    let mut contenders: Vec<Candidate> = plan.candidates.clone();
+    let mut stage_number = 0usize;
+    'rungs: for (r, rung) in plan.rungs.iter().enumerate() {
+        let mut results: Vec<(Candidate, f64, f64)> = Vec::new();
+        for candidate in contenders.iter().take(rung.trials) {
+            stage_number += 1;
+            let name = format!("trial-{stage_number:02}");
+            let record = match done.iter().find(|d| d.name == name) {
+                Some(d) => d.clone(),
+                None => {
+                    let left = budget - trainer.clock() - final_floor;
+                    if left < rung.seconds_each * 0.5 {
+                        trainer.note(&format!(
+                            "search: {name} and later trials skipped, the budget is needed for the finalists"
+                        ));
+                        break 'rungs;
+                    }
+                    let seconds = rung.seconds_each.min(left);
+                    let started_at = trainer.clock();
+                    let result = trainer.train(&name, candidate, seed, seconds)?;
+                    let ended_at = trainer.clock();
+                    let record = TrialRecord {
+                        name: name.clone(),
+                        kind: StageKind::Trial,
+                        rung: r + 1,
+                        candidate: candidate.clone(),
+                        seed,
+                        budget_seconds: seconds,
+                        seconds_used: ended_at - started_at,
+                        started_at,
+                        ended_at,
+                        epochs: result.epochs,
+                        validation_accuracy: result.validation.accuracy(),
+                        validation_loss: result.validation.loss(),
+                        promoted: false,
+                        history: result.history,
+                    };
+                    if result.stop_reason == StopReason::Interrupted {
+                        interrupted = true;
+                        break 'rungs;
+                    }
+                    validations.push((name.clone(), result.validation));
+                    done.push(record.clone());
+                    trainer.finished(&done)?;
+                    trainer.note(&format!(
+                        "search: {name} (rung {}) {:.2}% on validation after {:.1} epochs: {}",
+                        r + 1,
+                        record.validation_accuracy * 100.0,
+                        record.epochs,
+                        candidate.describe()
+                    ));
+                    record
+                }
+            };
+            results.push((
+                candidate.clone(),
+                record.validation_accuracy,
+                record.validation_loss,
+            ));
+        }
+        results.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.total_cmp(&b.2)));
+        contenders = results.into_iter().map(|(c, ..)| c).collect();
+        // Who goes on: the best of this rung, as many as the next rung (or the finals) take.
+        let keep = plan
+            .rungs
+            .get(r + 1)
+            .map_or(plan.finalists, |next| next.trials);
+        let promoted: Vec<usize> = contenders.iter().take(keep).map(|c| c.id).collect();
+        for d in done.iter_mut().filter(|d| d.rung == r + 1) {
+            d.promoted = promoted.contains(&d.candidate.id);
+        }
+    }
+
+    // The finalists: the best candidates of the highest rung reached, trained again with
+    // what is left of the budget, shared between them. A different seed each, so that
+    // they also differ from their own trials (what an ensemble wants).
+    if !interrupted {
+        for (f, candidate) in contenders.iter().enumerate().take(plan.finalists) {
+            let name = format!("final-{}", f + 1);
+            if done.iter().any(|d| d.name == name) {
+                continue;
+            }
+            let left = budget - trainer.clock();
+            let seconds = left / (plan.finalists - f) as f64;
+            if seconds < 1.0 {
+                break;
+            }
+            let final_seed = seed.wrapping_add(1 + f as u64);
+            let started_at = trainer.clock();
+            let result = trainer.train(&name, candidate, final_seed, seconds)?;
+            let ended_at = trainer.clock();
+            if result.stop_reason == StopReason::Interrupted {
+                interrupted = true;
+                break;
+            }
+            let record = TrialRecord {
+                name: name.clone(),
+                kind: StageKind::Final,
+                rung: plan.rungs.len() + 1,
+                candidate: candidate.clone(),
+                seed: final_seed,
+                budget_seconds: seconds,
+                seconds_used: ended_at - started_at,
+                started_at,
+                ended_at,
+                epochs: result.epochs,
+                validation_accuracy: result.validation.accuracy(),
+                validation_loss: result.validation.loss(),
+                promoted: false,
+                history: result.history,
+            };
+            trainer.note(&format!(
+                "search: {name} {:.2}% on validation after {:.1} epochs: {}",
+                record.validation_accuracy * 100.0,
+                record.epochs,
+                candidate.describe()
+            ));
+            validations.push((name, result.validation));
+            done.push(record);
+            trainer.finished(&done)?;
+        }
+    }
+
+    let (members, single, ensemble) = choose_ensemble(&done, &mut validations, trainer)?;
+    let explanation = explain(&done, &members, single, ensemble);
+    Ok(SearchOutcome {
+        summary: SearchSummary {
+            plan: plan.clone(),
+            members,
+            single_validation_accuracy: single,
+            ensemble_validation_accuracy: ensemble,
+            explanation,
+            interrupted,
+        },
+        records: done,
+    })
+}
+
+/// The ensemble's pool: every final and the trials of the two highest rungs (the models that
+/// trained longest) within [`ENSEMBLE_POOL_MARGIN`] of the best, at most eight, best on
+/// validation first.
+fn ensemble_pool(records: &[TrialRecord]) -> Vec<&TrialRecord> {
+    let top_rung = records
+        .iter()
+        .filter(|r| r.kind == StageKind::Trial)
+        .map(|r| r.rung)
+        .max()
+        .unwrap_or(0);
+    let mut pool: Vec<&TrialRecord> = records
+        .iter()
+        .filter(|r| r.kind == StageKind::Final || r.rung + 1 >= top_rung)
+        .collect();
+    pool.sort_by(|a, b| {
+        b.validation_accuracy
+            .total_cmp(&a.validation_accuracy)
+            .then(a.validation_loss.total_cmp(&b.validation_loss))
+    });
+    pool.truncate(8);
+    if let Some(best) = pool.first().map(|r| r.validation_accuracy) {
+        pool.retain(|r| r.validation_accuracy >= best - ENSEMBLE_POOL_MARGIN);
+    }
+    pool
+}
+
+/// Greedy forward selection (Caruana et al., 2004): start from the best single model, add
+/// the model that raises validation accuracy of the averaged probabilities most, stop when
+/// none raises it by [`MIN_ENSEMBLE_GAIN`]. Returns (members, single, ensemble accuracy).
+#[allow(clippy::type_complexity)]
+fn choose_ensemble<T: StageTrainer>(
+    records: &[TrialRecord],
+    validations: &mut Vec<(String, Predictions)>,
+    trainer: &mut T,
+) -> Result<(Vec<String>, f64, f64), T::Error> {
+    let pool = ensemble_pool(records);
+    let Some(best) = pool.first() else {
+        return Ok((Vec::new(), 0.0, 0.0));
+    };
+    let mut probabilities: Vec<(String, Predictions)> = Vec::new();
+    for record in &pool {
+        let p = match validations.iter().position(|(n, _)| *n == record.name) {
+            Some(i) => validations.swap_remove(i).1,
+            None => trainer.validation_of(record)?,
+        };
+        probabilities.push((record.name.clone(), p));
+    }
+    let single = best.validation_accuracy;
+    let mut chosen = vec![0usize];
+    let mut current = single;
+    while chosen.len() < MAX_MEMBERS {
+        let mut best_addition: Option<(usize, f64)> = None;
+        for i in (0..probabilities.len()).filter(|i| !chosen.contains(i)) {
+            let mut with: Vec<usize> = chosen.clone();
+            with.push(i);
+            let accuracy = averaged_accuracy(&probabilities, &with);
+            if best_addition.is_none_or(|(_, a)| accuracy > a) {
+                best_addition = Some((i, accuracy));
+            }
+        }
+        match best_addition {
+            Some((i, accuracy)) if accuracy >= current + MIN_ENSEMBLE_GAIN => {
+                chosen.push(i);
+                current = accuracy;
+            }
+            _ => break,
+        }
+    }
+    let members = chosen.iter().map(|&i| probabilities[i].0.clone()).collect();
+    Ok((members, single, current))
+}
+
+fn averaged_accuracy(models: &[(String, Predictions)], chosen: &[usize]) -> f64 {
+    let Some(&first) = chosen.first() else {
+        return 0.0;
+    };
+    let labels = &models[first].1.labels;
+    let correct = (0..labels.len())
+        .filter(|&image| {
+            let classes = models[first].1.probabilities[image].len();
+            let mean: Vec<f64> = (0..classes)
+                .map(|k| {
+                    chosen
+                        .iter()
+                        .map(|&m| models[m].1.probabilities[image][k])
+                        .sum::<f64>()
+                })
+                .collect();
+            metrics::argmax(&mean) == labels[image]
+        })
+        .count();
+    correct as f64 / labels.len().max(1) as f64
+}
+
+fn explain(records: &[TrialRecord], members: &[String], single: f64, ensemble: f64) -> Vec<String> {
+    let trials = records
+        .iter()
+        .filter(|r| r.kind == StageKind::Trial)
+        .count();
+    let find = |name: &str| records.iter().find(|r| r.name == name);
+    let mut lines = vec![format!(
+        "{trials} trials by successive halving, then {} final training{}; every choice made on VALIDATION.",
+        records.len() - trials,
+        if records.len() - trials == 1 { "" } else { "s" }
+    )];
+    if let Some(best) = members.first().and_then(|n| find(n)) {
+        lines.push(format!(
+            "Best single model: {} ({}), {:.2}% on validation after {:.1} epochs in {}.",
+            best.name,
+            best.candidate.describe(),
+            best.validation_accuracy * 100.0,
+            best.epochs,
+            format_duration(Duration::from_secs_f64(best.seconds_used))
+        ));
+    }
+    if members.len() > 1 {
+        lines.push(format!(
+            "Ensemble of {} models ({}), averaging their probabilities: {:.2}% on validation against {:.2}% for the best one alone, so the ensemble is the saved model.",
+            members.len(),
+            members.join(", "),
+            ensemble * 100.0,
+            single * 100.0
+        ));
+    } else {
+        lines.push(format!(
+            "No ensemble: adding any other model raised validation accuracy by less than {:.2} points, so the best single model is the saved model.",
+            MIN_ENSEMBLE_GAIN * 100.0
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> (CnnConfig, TrainConfig) {
+        (CnnConfig::default(), TrainConfig::default())
+    }
+
+    #[test]
+    fn small_budgets_train_one_model_and_large_ones_search() {
+        let (m, t) = base();
+        let auto =
+            |budget: f64, epoch: Option<f64>| decide(SearchMode::Auto, budget, epoch, (&m, &t), 1);
+        assert!(matches!(auto(300.0, None), Plan::Single { .. }));
+        assert!(!needs_speed(SearchMode::Auto, 300.0));
+        // 20 minutes at 52 s per epoch: 23 epochs, not enough.
+        assert!(matches!(auto(1200.0, Some(52.0)), Plan::Single { .. }));
+        assert!(matches!(auto(86_400.0, Some(52.0)), Plan::Search(_)));
+        // The same 20 minutes on a machine 20x faster buys a search.
+        assert!(matches!(auto(1200.0, Some(2.6)), Plan::Search(_)));
+        assert!(matches!(
+            decide(SearchMode::Off, 86_400.0, Some(52.0), (&m, &t), 1),
+            Plan::Single { .. }
+        ));
+        assert!(matches!(
+            decide(SearchMode::On, 60.0, Some(52.0), (&m, &t), 1),
+            Plan::Search(_)
+        ));
+    }
+
+    #[test]
+    fn plans_grow_with_the_budget_and_fit_inside_it() {
+        let (m, t) = base();
+        let plan = |hours: f64| SearchPlan::new(hours * 3600.0, 52.0, &m, &t, 1);
+        let (one, day) = (plan(1.0), plan(24.0));
+        assert!(day.trial_count() > one.trial_count());
+        assert!(day.rungs.len() > one.rungs.len());
+        assert!(day.finalists >= one.finalists);
+        for p in [&one, &day] {
+            let search: f64 = p
+                .rungs
+                .iter()
+                .map(|r| r.trials as f64 * r.seconds_each)
+                .sum();
+            assert!((search - p.budget_seconds * SEARCH_SHARE).abs() < 1e-6);
+            let finals = p.final_seconds_each * p.finalists as f64;
+            assert!((search + finals - p.budget_seconds).abs() < 1e-6);
+            assert_eq!(p.candidates.len(), p.rungs[0].trials);
+            for pair in p.rungs.windows(2) {
+                assert_eq!(pair[1].trials * ETA, pair[0].trials);
+                assert!(pair[1].seconds_each > pair[0].seconds_each);
+            }
+            assert!(p.rungs[0].seconds_each >= MIN_RUNG_EPOCHS * 52.0);
+        }
+        assert_eq!(
+            one.rungs.iter().map(|r| r.trials).collect::<Vec<_>>(),
+            [9, 3, 1]
+        );
+    }
+
+    #[test]
+    fn candidates_are_distinct_start_with_the_base_and_depend_on_the_seed() {
+        let (m, t) = base();
+        let a = sample_candidates(&m, &t, 27, 7);
+        assert_eq!(a.len(), 27);
+        assert_eq!((&a[0].model, &a[0].training), (&m, &t));
+        for (i, c) in a.iter().enumerate() {
+            assert_eq!(c.id, i);
+            c.model.validate().unwrap();
+            for d in &a[..i] {
+                assert!(c.model != d.model || c.training != d.training);
+            }
+        }
+        assert_eq!(a, sample_candidates(&m, &t, 27, 7));
+        assert_ne!(a, sample_candidates(&m, &t, 27, 8));
+        assert!(a.iter().any(|c| c.model.residual));
+        assert!(
+            a.iter()
+                .any(|c| c.training.augmentation.random_erasing > 0.0)
+        );
+    }
+
+    /// A trainer whose validation accuracy is a fixed function of the candidate and time:
+    /// accuracy grows with training time, and with the candidate's id.
+    struct Fake {
+        clock: f64,
+        trained: Vec<(String, usize, f64)>,
+        saved: Vec<TrialRecord>,
+        interrupt_at: Option<usize>,
+    }
+
+    impl Fake {
+        fn new() -> Self {
+            Fake {
+                clock: 0.0,
+                trained: Vec::new(),
+                saved: Vec::new(),
+                interrupt_at: None,
+            }
+        }
+    }
+
+    /// Predictions of 100 images of which `correct` are right; which ones depends on `shift`,
+    /// so two models err on different images.
+    fn predictions(correct: usize, shift: usize) -> Predictions {
+        let labels: Vec<usize> = (0..100).map(|i| i % 2).collect();
+        let probabilities = labels
+            .iter()
+            .enumerate()
+            .map(|(i, &l)| {
+                let right = (i + shift) % 100 < correct;
+                let p = if right { 0.7 } else { 0.4 };
+                if l == 0 {
+                    vec![p, 1.0 - p]
+                } else {
+                    vec![1.0 - p, p]
+                }
+            })
+            .collect();
+        Predictions {
+            labels,
+            probabilities,
+        }
+    }
+
+    impl StageTrainer for Fake {
+        type Error = String;
+        fn train(
+            &mut self,
+            name: &str,
+            candidate: &Candidate,
+            _seed: u64,
+            budget_seconds: f64,
+        ) -> Result<StageResult, String> {
+            if self.interrupt_at == Some(self.trained.len()) {
+                return Ok(StageResult {
+                    epochs: 0.1,
+                    validation: predictions(10, 0),
+                    history: Vec::new(),
+                    stop_reason: StopReason::Interrupted,
+                });
+            }
+            self.trained
+                .push((name.to_string(), candidate.id, budget_seconds));
+            self.clock += budget_seconds;
+            let correct = (50.0 + candidate.id as f64 + budget_seconds / 100.0).min(95.0) as usize;
+            Ok(StageResult {
+                epochs: budget_seconds / 52.0,
+                validation: predictions(correct, 7 * self.trained.len()),
+                history: Vec::new(),
+                stop_reason: StopReason::BudgetReached,
+            })
+        }
+        fn validation_of(&mut self, record: &TrialRecord) -> Result<Predictions, String> {
+            Ok(predictions(
+                (record.validation_accuracy * 100.0).round() as usize,
+                3,
+            ))
+        }
+        fn clock(&self) -> f64 {
+            self.clock
+        }
+        fn finished(&mut self, records: &[TrialRecord]) -> Result<(), String> {
+            self.saved = records.to_vec();
+            Ok(())
+        }
+        fn note(&mut self, _message: &str) {}
+    }
+
+    #[test]
+    fn successive_halving_promotes_the_best_and_stays_in_budget() {
+        let (m, t) = base();
+        let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
+        let mut fake = Fake::new();
+        let out = run_search(&plan, 1, Vec::new(), &mut fake).unwrap();
+        assert_eq!(fake.trained.len(), plan.trial_count() + plan.finalists);
+        assert!(fake.clock <= 3600.0 + 1e-6, "{}", fake.clock);
+        // In this fake, the highest id wins every rung: rung 2 runs ids 8, 7, 6; rung 3 id 8.
+        let rung = |r: usize| -> Vec<usize> {
+            out.records
+                .iter()
+                .filter(|x| x.rung == r && x.kind == StageKind::Trial)
+                .map(|x| x.candidate.id)
+                .collect()
+        };
+        assert_eq!(rung(2), [8, 7, 6]);
+        assert_eq!(rung(3), [8]);
+        let promoted: Vec<usize> = out
+            .records
+            .iter()
+            .filter(|x| x.rung == 1 && x.promoted)
+            .map(|x| x.candidate.id)
+            .collect();
+        assert_eq!(promoted.len(), 3);
+        let finals: Vec<&TrialRecord> = out
+            .records
+            .iter()
+            .filter(|x| x.kind == StageKind::Final)
+            .collect();
+        assert_eq!(finals.len(), 1);
+        assert_eq!(finals[0].candidate.id, 8);
+        assert_eq!(fake.saved.len(), out.records.len());
+        assert!(!out.summary.members.is_empty());
+        assert!(out.summary.ensemble_validation_accuracy >= out.summary.single_validation_accuracy);
+    }
+
+    #[test]
+    fn a_resumed_search_does_not_redo_finished_trials() {
+        let (m, t) = base();
+        let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
+        let mut first = Fake::new();
+        first.interrupt_at = Some(5);
+        let out = run_search(&plan, 1, Vec::new(), &mut first).unwrap();
+        assert!(out.summary.interrupted);
+        assert_eq!(first.saved.len(), 5);
+
+        let mut second = Fake::new();
+        second.clock = first.clock;
+        let resumed = run_search(&plan, 1, first.saved.clone(), &mut second).unwrap();
+        let retrained: Vec<&str> = second.trained.iter().map(|t| t.0.as_str()).collect();
+        assert_eq!(retrained.first(), Some(&"trial-06"));
+        assert!(
+            !retrained
+                .iter()
+                .any(|n| first.saved.iter().any(|s| s.name == *n))
+        );
+        assert_eq!(resumed.records.len(), plan.trial_count() + plan.finalists);
+
+        // The same trials, decisions and finalist as a run never interrupted.
+        let mut whole = Fake::new();
+        let straight = run_search(&plan, 1, Vec::new(), &mut whole).unwrap();
+        let ids = |o: &SearchOutcome| -> Vec<(String, usize)> {
+            o.records
+                .iter()
+                .map(|r| (r.name.clone(), r.candidate.id))
+                .collect()
+        };
+        assert_eq!(ids(&resumed), ids(&straight));
+    }
+
+    #[test]
+    fn the_ensemble_takes_a_model_only_when_validation_improves() {
+        let record = |name: &str, accuracy: f64| TrialRecord {
+            name: name.into(),
+            kind: StageKind::Final,
+            rung: 2,
+            candidate: sample_candidates(&base().0, &base().1, 1, 1).remove(0),
+            seed: 1,
+            budget_seconds: 1.0,
+            seconds_used: 1.0,
+            started_at: 0.0,
+            ended_at: 1.0,
+            epochs: 1.0,
+            validation_accuracy: accuracy,
+            validation_loss: 1.0 - accuracy,
+            promoted: false,
+            history: Vec::new(),
+        };
+        let records = vec![record("a", 0.80), record("b", 0.80), record("c", 0.80)];
+        // Errors on disjoint images: any two together are right where either is confident.
+        let mut validations = vec![
+            ("a".to_string(), predictions(80, 0)),
+            ("b".to_string(), predictions(80, 20)),
+            ("c".to_string(), predictions(80, 40)),
+        ];
+        let (members, single, ensemble) =
+            choose_ensemble(&records, &mut validations, &mut Fake::new()).unwrap();
+        assert!(members.len() >= 2, "{members:?}");
+        assert!(ensemble > single + MIN_ENSEMBLE_GAIN);
+
+        // Identical models add nothing: one member.
+        let mut same = vec![
+            ("a".to_string(), predictions(80, 0)),
+            ("b".to_string(), predictions(80, 0)),
+            ("c".to_string(), predictions(80, 0)),
+        ];
+        let (members, single, ensemble) =
+            choose_ensemble(&records, &mut same, &mut Fake::new()).unwrap();
+        assert_eq!(members, ["a"]);
+        assert_eq!(single, ensemble);
+    }
+}
