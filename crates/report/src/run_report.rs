@@ -442,6 +442,25 @@ mod tests {
     }
 
     #[test]
+    fn a_search_run_says_what_it_chose_and_why() {
+        let mut run = saved_run();
+        let reference = ReferenceResults::bundled().unwrap();
+        assert!(!render_markdown(&reference, &run, &[]).contains("## Search"));
+        run.model_card = serde_json::json!({
+            "search": {"explanation": ["13 trials by successive halving.", "Ensemble of 2 models."]}
+        });
+        let md = render_markdown(&reference, &run, &[]);
+        assert!(
+            md.contains(
+                "## Search: the chosen model and why\n\n- 13 trials by successive halving.\n- Ensemble of 2 models.\n"
+            ),
+            "{md}"
+        );
+        let html = crate::render_run_html(&reference, &run, &[], &[]);
+        assert!(html.contains("<li>Ensemble of 2 models.</li>"), "{html}");
+    }
+
+    #[test]
     fn headline_says_whether_predictions_are_mirror_averaged() {
         let mut run = saved_run();
         assert!(!run.headline().contains("mirror"), "{}", run.headline());

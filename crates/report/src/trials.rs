@@ -136,12 +136,13 @@ impl Chart for Trials {
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>) -> Result<(), String> {
         let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
         root.fill(&WHITE).map_err(err)?;
-        let lowest = self
-            .rows
-            .iter()
-            .map(|r| r.validation_accuracy)
-            .fold(1.0, f64::min);
-        let y_floor = (((lowest - 0.01) * 50.0).floor() / 50.0).clamp(0.0, 0.98);
+        let accuracies = || self.rows.iter().map(|r| r.validation_accuracy);
+        let lowest = accuracies().fold(1.0, f64::min);
+        let best = accuracies().fold(0.0, f64::max);
+        // A trial that hardly trained (a wide model in a short first rung) must not squash
+        // the rest into a line: the axis spans at most 20 points below the best, and lower
+        // trials sit on its floor.
+        let y_floor = (((lowest.max(best - 0.2) - 0.01) * 50.0).floor() / 50.0).clamp(0.0, 0.98);
         let x_max = self.budget_minutes.max(1e-3) * 1.04;
         let mut chart = ChartBuilder::on(&root)
             .caption("Search: validation accuracy of every training", (FONT, 24))
@@ -160,7 +161,7 @@ impl Chart for Trials {
             .axis_desc_style((FONT, 15))
             .draw()
             .map_err(err)?;
-        let point = |r: &TrialRow| (r.ended_at / 60.0, r.validation_accuracy);
+        let point = |r: &TrialRow| (r.ended_at / 60.0, r.validation_accuracy.max(y_floor));
         let mut rungs: Vec<usize> = self
             .rows
             .iter()
@@ -208,7 +209,7 @@ impl Chart for Trials {
             .draw_series(self.rows.iter().filter(|r| r.chosen).map(|r| {
                 Text::new(
                     r.name.clone(),
-                    (r.ended_at / 60.0 + x_max * 0.012, r.validation_accuracy),
+                    (r.ended_at / 60.0 + x_max * 0.012, point(r).1),
                     (FONT, 14),
                 )
             }))

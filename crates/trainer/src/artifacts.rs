@@ -193,20 +193,22 @@ pub struct ModelCard {
     pub search: Option<crate::search::SearchSummary>,
 }
 
-/// Loads the model a card describes: `model.bpk`, with the ensemble's further members.
+/// Loads the model a card describes (`card.model`, `card.ensemble`): `model.bpk`, with the
+/// ensemble's further members.
 pub fn load_model(
     paths: &RunPaths,
-    card: &ModelCard,
+    first: &CnnConfig,
+    further: &[EnsembleMember],
     device: &burn::prelude::Device,
 ) -> Result<model::Ensemble, crate::job::JobError> {
-    card.model.validate()?;
+    first.validate()?;
     let weights = read_bytes(&paths.model_weights())?;
     let mut members = vec![
-        card.model
+        first
             .init(device)?
             .load_bytes(weights, &paths.model_weights())?,
     ];
-    for member in &card.ensemble {
+    for member in further {
         // The name comes from a file a user may edit: it must stay inside the model folder.
         if Path::new(&member.weights).file_name() != Some(std::ffi::OsStr::new(&member.weights)) {
             return Err(ArtifactError::Parse {
@@ -421,6 +423,50 @@ mod tests {
         std::fs::write(&blocker, b"x").unwrap();
         let err = write_atomic(&blocker.join("inside.json"), b"y").unwrap_err();
         assert!(err.to_string().contains("inside.json"), "{err}");
+    }
+
+    #[test]
+    fn an_ensemble_loads_every_member_and_no_file_outside_its_folder() {
+        use burn::prelude::*;
+        let dir = tempfile::tempdir().unwrap();
+        let paths = RunPaths::new(dir.path(), dir.path(), "ens");
+        let device = Device::flex();
+        let config = CnnConfig {
+            stages: vec![model::StageConfig {
+                channels: 4,
+                convs: 1,
+            }],
+            ..CnnConfig::default()
+        };
+        let (a, b) = (config.init(&device).unwrap(), config.init(&device).unwrap());
+        write_atomic(&paths.model_weights(), &a.to_bytes().unwrap()).unwrap();
+        write_atomic(
+            &paths.member_weights("member-2.bpk"),
+            &b.to_bytes().unwrap(),
+        )
+        .unwrap();
+        let member = |file: &str| EnsembleMember {
+            weights: file.into(),
+            stage: "final-1".into(),
+            model: config.clone(),
+            training: TrainConfig::default(),
+            validation_accuracy: 0.9,
+        };
+        let loaded = load_model(&paths, &config, &[member("member-2.bpk")], &device).unwrap();
+        assert_eq!(loaded.len(), 2);
+        let x = Tensor::<4>::random([2, 1, 28, 28], burn::tensor::Distribution::Default, &device);
+        let want = model::Ensemble::new(vec![a, b])
+            .unwrap()
+            .forward(x.clone())
+            .into_data();
+        assert_eq!(loaded.forward(x).into_data(), want);
+        assert_eq!(load_model(&paths, &config, &[], &device).unwrap().len(), 1);
+        for bad in ["../member-2.bpk", "/etc/passwd"] {
+            let err = load_model(&paths, &config, &[member(bad)], &device).unwrap_err();
+            assert!(err.to_string().contains("plain file name"), "{err}");
+        }
+        let err = load_model(&paths, &config, &[member("missing.bpk")], &device).unwrap_err();
+        assert!(err.to_string().contains("missing.bpk"), "{err}");
     }
 
     #[test]

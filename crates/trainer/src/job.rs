@@ -196,7 +196,7 @@ pub fn evaluate_saved(
     let paths = RunPaths::new(&options.models_dir, &options.reports_dir, &options.run_name);
     let mut card: ModelCard = artifacts::read_json(&paths.model_card())?;
     let device = options.compute.device.clone();
-    let model = artifacts::load_model(&paths, &card, &device)?;
+    let model = artifacts::load_model(&paths, &card.model, &card.ensemble, &device)?;
     let reference = ReferenceResults::bundled()?;
     let mut quiet = NoNotes;
     let dataset = load_run_data(
@@ -539,7 +539,15 @@ pub fn run_job(
         };
     }
     let trained = match spec.search.clone() {
-        None => train_single(&spec, &paths, resume, &data, &device, stop, observer)?,
+        None => {
+            // The timing probe of `auto` (if it ran) is part of the budget too.
+            let probe = if resumed {
+                Duration::ZERO
+            } else {
+                search_started.elapsed()
+            };
+            train_single(&spec, probe, &paths, resume, &data, &device, stop, observer)?
+        }
         Some(plan) => {
             if !resumed {
                 // Written first: a search killed at any point can be resumed.
@@ -726,8 +734,10 @@ fn plan_for(options: &JobOptions, spec: &RunSpec, device: &Device, train_images:
     )
 }
 
+#[allow(clippy::too_many_arguments)]
 fn train_single(
     spec: &RunSpec,
+    probe: Duration,
     paths: &RunPaths,
     resume: Option<crate::train::Resume>,
     data: &TrainData,
@@ -743,7 +753,7 @@ fn train_single(
         model_config: &spec.model,
         config: &spec.training,
         seed: spec.seed,
-        budget: Duration::from_secs_f64(spec.budget_seconds),
+        budget: Duration::from_secs_f64(spec.budget_seconds).saturating_sub(probe),
         data,
         device,
         stop,
@@ -764,7 +774,7 @@ fn train_single(
         best: outcome.state.best,
         steps: outcome.state.steps,
         stop_reason: outcome.stop_reason,
-        training_time: outcome.training_time,
+        training_time: outcome.training_time + probe,
         search: None,
         trials: Vec::new(),
     })

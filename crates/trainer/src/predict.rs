@@ -60,7 +60,7 @@ impl Predictor {
             });
         }
         let card: ModelCard = artifacts::read_json(&paths.model_card())?;
-        let model = artifacts::load_model(&paths, &card, &compute.device)?;
+        let model = artifacts::load_model(&paths, &card.model, &card.ensemble, &compute.device)?;
         Ok(Self {
             name: name.to_string(),
             card,
