@@ -66,6 +66,32 @@ fn trim(v: f64) -> String {
     text.strip_suffix(".0").map_or(text.clone(), str::to_string)
 }
 
+/// Where a run's label goes, so that runs close in time and accuracy stay readable: to the
+/// left of its point when a later run is near enough for the text to run into it, below its
+/// point when a run at about the same time sits just above it; else above and to the right.
+fn label_position(runs: &[RunPoint], i: usize) -> (HPos, VPos) {
+    let time = |r: &RunPoint| r.training_seconds.max(1.0).ln();
+    let me = &runs[i];
+    let near = |r: &RunPoint, span: f64, points: f64| {
+        (r.accuracy - me.accuracy).abs() < points && (time(r) - time(me)).abs() < span
+    };
+    let later_neighbour = runs
+        .iter()
+        .any(|r| time(r) > time(me) + 0.2 && near(r, 1.2, 0.015));
+    let just_above = runs
+        .iter()
+        .enumerate()
+        .any(|(j, r)| j != i && r.accuracy > me.accuracy && near(r, 0.2, 0.01));
+    (
+        if later_neighbour {
+            HPos::Right
+        } else {
+            HPos::Left
+        },
+        if just_above { VPos::Top } else { VPos::Bottom },
+    )
+}
+
 /// Moves labels apart vertically (in pixels, sorted top to bottom) so none overlaps the one
 /// above it.
 fn spread(mut ys: Vec<i32>, gap: i32) -> Vec<i32> {
@@ -146,8 +172,9 @@ impl Chart for Runs {
                 .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 7, colour.filled()));
         }
         let blue = PALETTE[2];
-        for point in &self.runs {
+        for (i, point) in self.runs.iter().enumerate() {
             let at = ((point.training_seconds / 60.0).max(0.1), point.accuracy);
+            let (horizontal, vertical) = label_position(&self.runs, i);
             chart
                 .draw_series([Circle::new(at, 6, blue.filled())])
                 .map_err(err)?;
@@ -158,7 +185,7 @@ impl Chart for Runs {
                     (FONT, 13)
                         .into_font()
                         .color(&BLACK)
-                        .pos(Pos::new(HPos::Left, VPos::Bottom)),
+                        .pos(Pos::new(horizontal, vertical)),
                 )])
                 .map_err(err)?;
         }
@@ -238,6 +265,33 @@ mod tests {
             assert!(svg.contains(text), "{text} missing");
         }
         assert_png(&stem, CHART_SIZE);
+    }
+
+    #[test]
+    fn labels_of_close_runs_move_out_of_each_others_way() {
+        let run = |name: &str, minutes: f64, accuracy: f64| RunPoint {
+            name: name.into(),
+            training_seconds: minutes * 60.0,
+            accuracy,
+        };
+        let runs = [
+            run("5m", 5.0, 0.9166),
+            run("20m", 20.0, 0.9351),
+            run("1h", 60.0, 0.9407),
+            run("search-1h", 60.0, 0.9370),
+        ];
+        let at = |i| {
+            let (h, v) = label_position(&runs, i);
+            (matches!(h, HPos::Left), matches!(v, VPos::Bottom))
+        };
+        assert_eq!(at(0), (true, true), "alone: above, to the right");
+        assert_eq!(at(1), (false, true), "a later run is near: to the left");
+        assert_eq!(at(2), (true, true));
+        assert_eq!(
+            at(3),
+            (true, false),
+            "a run just above at the same time: below"
+        );
     }
 
     #[test]
