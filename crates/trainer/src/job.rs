@@ -815,12 +815,13 @@ fn train_search(
     let mut networks = Vec::new();
     for name in &summary.members {
         let Some(r) = record(name) else { continue };
-        networks.push(stages.load_model(name, &r.candidate)?);
+        let (network, bytes) = stages.load_model(name, &r.candidate)?;
+        networks.push(network);
         members.push(TrainedMember {
             stage: name.clone(),
             model: r.candidate.model.clone(),
             training: r.candidate.training.clone(),
-            bytes: artifacts::read_bytes(&stages.weights_path(name))?,
+            bytes,
             validation_accuracy: r.validation_accuracy,
         });
     }

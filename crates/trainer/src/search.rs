@@ -277,7 +277,6 @@ pub fn decide(
     base: (&CnnConfig, &TrainConfig),
     seed: u64,
 ) -> Plan {
-    let epochs = default_epoch_seconds.map(|e| budget_seconds / e.max(1e-9));
     let search = |epoch_seconds: f64| {
         Plan::Search(SearchPlan::new(
             budget_seconds,
@@ -287,18 +286,27 @@ pub fn decide(
             seed,
         ))
     };
-    match (mode, default_epoch_seconds, epochs) {
-        (SearchMode::Off, ..) => Plan::Single {
+    match (mode, default_epoch_seconds) {
+        (SearchMode::Off, _) => Plan::Single {
             reason: "--search off".into(),
         },
-        (SearchMode::On, Some(e), _) => search(e),
-        (SearchMode::Auto, Some(e), Some(n)) if n >= AUTO_MIN_EPOCHS => search(e),
-        (SearchMode::Auto, _, Some(n)) => Plan::Single {
-            reason: format!(
-                "the budget buys ~{n:.0} epochs of the default model here; a search starts at {AUTO_MIN_EPOCHS:.0} (--search on forces one)"
-            ),
+        (SearchMode::On, Some(e)) => search(e),
+        (SearchMode::Auto, Some(e)) => {
+            let epochs = budget_seconds / e.max(1e-9);
+            if epochs >= AUTO_MIN_EPOCHS {
+                search(e)
+            } else {
+                Plan::Single {
+                    reason: format!(
+                        "the budget buys ~{epochs:.0} epochs of the default model here; a search starts at {AUTO_MIN_EPOCHS:.0} (--search on forces one)"
+                    ),
+                }
+            }
+        }
+        (SearchMode::On, None) => Plan::Single {
+            reason: "the default model's speed on this device could not be measured, so no search could be planned".into(),
         },
-        _ => Plan::Single {
+        (SearchMode::Auto, None) => Plan::Single {
             reason: format!(
                 "budgets under {} train one model (--search on forces a search)",
                 format_duration(Duration::from_secs_f64(AUTO_MIN_SECONDS))
@@ -420,42 +428,22 @@ pub fn run_search<T: StageTrainer>(
                         stop_searching = true;
                         break;
                     }
-                    let seconds = rung.seconds_each.min(left);
-                    let started_at = trainer.clock();
-                    let result = trainer.train(&name, candidate, seed, seconds)?;
-                    let ended_at = trainer.clock();
-                    let record = TrialRecord {
+                    let request = StageRequest {
                         name: name.clone(),
                         kind: StageKind::Trial,
                         rung: r + 1,
-                        candidate: candidate.clone(),
+                        candidate,
                         seed,
-                        budget_seconds: seconds,
-                        seconds_used: ended_at - started_at,
-                        started_at,
-                        ended_at,
-                        epochs: result.epochs,
-                        validation_accuracy: result.validation.accuracy(),
-                        validation_loss: result.validation.loss(),
-                        promoted: false,
-                        history: result.history,
+                        seconds: rung.seconds_each.min(left),
                     };
-                    if result.stop_reason == StopReason::Interrupted {
-                        interrupted = true;
-                        stop_searching = true;
-                        break;
+                    match run_stage(trainer, request, &mut done, &mut validations)? {
+                        Some(record) => record,
+                        None => {
+                            interrupted = true;
+                            stop_searching = true;
+                            break;
+                        }
                     }
-                    validations.push((name.clone(), result.validation));
-                    done.push(record.clone());
-                    trainer.finished(&done)?;
-                    trainer.note(&format!(
-                        "search: {name} (rung {}) {:.2}% on validation after {:.1} epochs: {}",
-                        r + 1,
-                        record.validation_accuracy * 100.0,
-                        record.epochs,
-                        candidate.describe()
-                    ));
-                    record
                 }
             };
             results.push((
@@ -496,39 +484,18 @@ pub fn run_search<T: StageTrainer>(
             if seconds < 1.0 {
                 break;
             }
-            let final_seed = seed.wrapping_add(1 + f as u64);
-            let started_at = trainer.clock();
-            let result = trainer.train(&name, candidate, final_seed, seconds)?;
-            let ended_at = trainer.clock();
-            if result.stop_reason == StopReason::Interrupted {
+            let request = StageRequest {
+                name,
+                kind: StageKind::Final,
+                rung: plan.rungs.len() + 1,
+                candidate,
+                seed: seed.wrapping_add(1 + f as u64),
+                seconds,
+            };
+            if run_stage(trainer, request, &mut done, &mut validations)?.is_none() {
                 interrupted = true;
                 break;
             }
-            let record = TrialRecord {
-                name: name.clone(),
-                kind: StageKind::Final,
-                rung: plan.rungs.len() + 1,
-                candidate: candidate.clone(),
-                seed: final_seed,
-                budget_seconds: seconds,
-                seconds_used: ended_at - started_at,
-                started_at,
-                ended_at,
-                epochs: result.epochs,
-                validation_accuracy: result.validation.accuracy(),
-                validation_loss: result.validation.loss(),
-                promoted: false,
-                history: result.history,
-            };
-            trainer.note(&format!(
-                "search: {name} {:.2}% on validation after {:.1} epochs: {}",
-                record.validation_accuracy * 100.0,
-                record.epochs,
-                candidate.describe()
-            ));
-            validations.push((name, result.validation));
-            done.push(record);
-            trainer.finished(&done)?;
         }
     }
 
@@ -545,6 +512,71 @@ pub fn run_search<T: StageTrainer>(
         },
         records: done,
     })
+}
+
+/// One training of the search, about to run.
+struct StageRequest<'c> {
+    name: String,
+    kind: StageKind,
+    rung: usize,
+    candidate: &'c Candidate,
+    seed: u64,
+    seconds: f64,
+}
+
+/// Trains one stage and, unless it was interrupted, records it as finished: saved for a
+/// resume, its validation predictions kept for the ensemble, reported to the user. `None`
+/// when it was interrupted.
+fn run_stage<T: StageTrainer>(
+    trainer: &mut T,
+    request: StageRequest,
+    done: &mut Vec<TrialRecord>,
+    validations: &mut Vec<(String, Predictions)>,
+) -> Result<Option<TrialRecord>, T::Error> {
+    let StageRequest {
+        name,
+        kind,
+        rung,
+        candidate,
+        seed,
+        seconds,
+    } = request;
+    let started_at = trainer.clock();
+    let result = trainer.train(&name, candidate, seed, seconds)?;
+    let ended_at = trainer.clock();
+    if result.stop_reason == StopReason::Interrupted {
+        return Ok(None);
+    }
+    let record = TrialRecord {
+        name: name.clone(),
+        kind,
+        rung,
+        candidate: candidate.clone(),
+        seed,
+        budget_seconds: seconds,
+        seconds_used: ended_at - started_at,
+        started_at,
+        ended_at,
+        epochs: result.epochs,
+        validation_accuracy: result.validation.accuracy(),
+        validation_loss: result.validation.loss(),
+        promoted: false,
+        history: result.history,
+    };
+    validations.push((name.clone(), result.validation));
+    done.push(record.clone());
+    trainer.finished(done)?;
+    let stage = match kind {
+        StageKind::Trial => format!("{name} (rung {rung})"),
+        StageKind::Final => name,
+    };
+    trainer.note(&format!(
+        "search: {stage} {:.2}% on validation after {:.1} epochs: {}",
+        record.validation_accuracy * 100.0,
+        record.epochs,
+        candidate.describe()
+    ));
+    Ok(Some(record))
 }
 
 /// The ensemble's pool: every final and the trials of the two highest rungs (the models that
@@ -576,7 +608,6 @@ fn ensemble_pool(records: &[TrialRecord]) -> Vec<&TrialRecord> {
 /// Greedy forward selection (Caruana et al., 2004): start from the best single model, add
 /// the model that raises validation accuracy of the averaged probabilities most, stop when
 /// none raises it by [`MIN_ENSEMBLE_GAIN`]. Returns (members, single, ensemble accuracy).
-#[allow(clippy::type_complexity)]
 fn choose_ensemble<T: StageTrainer>(
     records: &[TrialRecord],
     validations: &mut Vec<(String, Predictions)>,

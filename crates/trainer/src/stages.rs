@@ -74,18 +74,23 @@ impl<'a> Stages<'a> {
         self.checkpoint_dir.join("stages").join(name)
     }
 
-    pub fn weights_path(&self, name: &str) -> PathBuf {
+    fn weights_path(&self, name: &str) -> PathBuf {
         self.stage_dir(name).join("weights.bpk")
     }
 
-    /// The model a finished stage saved.
-    pub fn load_model(&self, name: &str, candidate: &Candidate) -> Result<Cnn, JobError> {
+    /// The model a finished stage saved, and its weights as saved.
+    pub fn load_model(
+        &self,
+        name: &str,
+        candidate: &Candidate,
+    ) -> Result<(Cnn, Vec<u8>), JobError> {
         let path = self.weights_path(name);
         let bytes = artifacts::read_bytes(&path)?;
-        Ok(candidate
+        let model = candidate
             .model
             .init(self.device)?
-            .load_bytes(bytes, &path)?)
+            .load_bytes(bytes.clone(), &path)?;
+        Ok((model, bytes))
     }
 }
 
@@ -148,7 +153,7 @@ impl StageTrainer for Stages<'_> {
     }
 
     fn validation_of(&mut self, record: &TrialRecord) -> Result<Predictions, JobError> {
-        let model = self.load_model(&record.name, &record.candidate)?;
+        let (model, _) = self.load_model(&record.name, &record.candidate)?;
         Ok(predict(
             &model,
             self.data.images.clone(),

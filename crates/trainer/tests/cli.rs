@@ -28,6 +28,52 @@ const RUN_CHARTS: [&str; 7] = [
     "misclassified",
 ];
 
+/// The trainer on a small synthetic dataset in `work/synthetic` (written on first use), with a
+/// batch small enough for its 1,000 training images.
+fn synthetic_trainer(work: &Path) -> Command {
+    let data = work.join("synthetic");
+    if !data.exists() {
+        synthetic_dataset(&data, 1200, 200);
+    }
+    let mut cmd = trainer(work);
+    cmd.arg("--data-dir")
+        .arg(&data)
+        .args(["--allow-unverified-data", "--batch-size", "32"]);
+    cmd
+}
+
+/// Starts `cmd`, waits (at most `limit`) for `file` to be written, waits `settle` more, then
+/// presses Ctrl-C (SIGINT). Returns the output and the seconds from the start to the exit.
+fn interrupt_once_written(
+    mut cmd: Command,
+    file: &Path,
+    limit: Duration,
+    settle: Duration,
+) -> (Output, f64) {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while !file.exists() {
+        assert!(
+            started.elapsed() < limit,
+            "no {} after {limit:?}",
+            file.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(settle);
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    (out, started.elapsed().as_secs_f64())
+}
+
 /// The report folder has every chart (valid SVG and PNG), `report.md` and `index.html`
 /// showing them, and the list of runs links to the run's page.
 fn assert_complete_report(reports: &Path, run: &str) {
@@ -233,39 +279,15 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
 fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     let _serial = one_training_at_a_time();
     let work = tempfile::tempdir().unwrap();
-    let data = work.path().join("synthetic");
-    synthetic_dataset(&data, 1200, 200);
-    let common = |cmd: &mut Command| {
-        cmd.arg("--data-dir")
-            .arg(&data)
-            .args(["--allow-unverified-data", "--batch-size", "32"]);
-    };
-    let mut first = trainer(work.path());
-    common(&mut first);
-    let child = first
-        .args(["--budget", "25s", "--run-name", "res"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let state = work.path().join("models/res/checkpoint/state.json");
-    let started = Instant::now();
-    while !state.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no checkpoint after 30 s"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(500));
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
+    let mut first = synthetic_trainer(work.path());
+    first.args(["--budget", "25s", "--run-name", "res"]);
+    let (out, interrupted) = interrupt_once_written(
+        first,
+        &work.path().join("models/res/checkpoint/state.json"),
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+    );
     assert!(out.status.success(), "{}", text(&out));
-    let interrupted = started.elapsed().as_secs_f64();
     let card = json(&work.path().join("models/res/model.json"));
     assert_eq!(card["stop_reason"], "interrupted");
     assert_eq!(card["dataset"]["verified"], false);
@@ -278,8 +300,7 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     );
 
     // A new run under the same name is refused; --resume continues it.
-    let mut again = trainer(work.path());
-    common(&mut again);
+    let mut again = synthetic_trainer(work.path());
     let out = again
         .args(["--budget", "25s", "--run-name", "res"])
         .output()
@@ -287,8 +308,7 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     assert!(!out.status.success());
     assert!(text(&out).contains("--resume res"), "{}", text(&out));
 
-    let mut resume = trainer(work.path());
-    common(&mut resume);
+    let mut resume = synthetic_trainer(work.path());
     let out = resume
         .args(["--resume", "res", "--budget", "1h"])
         .output()
@@ -308,8 +328,7 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     let metrics = json(&work.path().join("reports/res/metrics.json"));
     assert!(metrics["accuracy"].as_f64().unwrap() > 0.8, "{metrics}");
 
-    let mut done = trainer(work.path());
-    common(&mut done);
+    let mut done = synthetic_trainer(work.path());
     let out = done.args(["--resume", "res"]).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out).contains("already finished"), "{}", text(&out));
@@ -604,36 +623,12 @@ fn a_search_records_its_trials_and_resumes_without_redoing_them() {
     let _serial = one_training_at_a_time();
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("synthetic");
-    synthetic_dataset(&data, 1200, 200);
-    let common = |cmd: &mut Command| {
-        cmd.arg("--data-dir")
-            .arg(&data)
-            .args(["--allow-unverified-data", "--batch-size", "32"]);
-    };
     let budget = 40.0;
-    let mut first = trainer(work.path());
-    common(&mut first);
-    let child = first
-        .args(["--budget", "40s", "--search", "on", "--run-name", "srch"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut first = synthetic_trainer(work.path());
+    first.args(["--budget", "40s", "--search", "on", "--run-name", "srch"]);
     let progress = work.path().join("models/srch/checkpoint/search.json");
-    let started = Instant::now();
-    while !progress.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(40),
-            "no finished trial after 40 s"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let killed = Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let out = child.wait_with_output().unwrap();
+    let (out, _) =
+        interrupt_once_written(first, &progress, Duration::from_secs(40), Duration::ZERO);
     assert!(out.status.success(), "{}", text(&out));
     let first_output = text(&out);
     assert!(first_output.contains("plan: search"), "{first_output}");
@@ -647,8 +642,7 @@ fn a_search_records_its_trials_and_resumes_without_redoing_them() {
         .collect();
     assert!(!finished.is_empty());
 
-    let mut resume = trainer(work.path());
-    common(&mut resume);
+    let mut resume = synthetic_trainer(work.path());
     let out = resume.args(["--resume", "srch"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     let second_output = text(&out);
