@@ -44,8 +44,11 @@ pub const MIN_RUNG_EPOCHS: f64 = 0.5;
 pub const AUTO_MIN_EPOCHS: f64 = 150.0;
 /// Budgets below this never search under `auto`, and are not even measured for it.
 pub const AUTO_MIN_SECONDS: f64 = 600.0;
-/// One finalist per this many epochs of the final share, at most [`MAX_FINALISTS`].
-pub const EPOCHS_PER_FINALIST: f64 = 60.0;
+/// One finalist per this many epochs of the final share, at most [`MAX_FINALISTS`]. Measured
+/// on 2 CPU cores, seed 42: the default model reached 94.21% on validation after 21.5 epochs,
+/// 94.51% after 46.6 and 94.46% after 68.5; past about 20 epochs more time buys less than a
+/// second, differently seeded model does for an ensemble.
+pub const EPOCHS_PER_FINALIST: f64 = 20.0;
 pub const MAX_FINALISTS: usize = 3;
 pub const MAX_RUNGS: usize = 5;
 /// Most models an ensemble averages.
@@ -453,7 +456,16 @@ pub fn run_search<T: StageTrainer>(
             ));
         }
         results.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.2.total_cmp(&b.2)));
-        contenders = results.into_iter().map(|(c, ..)| c).collect();
+        // The ranking: this rung's results, then those it did not train in the order the
+        // rungs below left them, so that finalists beyond the top rung's few trials are the
+        // best of the rung below (rung 3 of a 1h plan has one trial, the finals want two or
+        // three).
+        let ranked: Vec<Candidate> = results.into_iter().map(|(c, ..)| c).collect();
+        let untried: Vec<Candidate> = contenders
+            .into_iter()
+            .filter(|c| ranked.iter().all(|r| r.id != c.id))
+            .collect();
+        contenders = ranked.into_iter().chain(untried).collect();
         // Who goes on: the best of this rung, as many as the next rung (or the finals) take.
         let keep = plan
             .rungs
@@ -469,8 +481,8 @@ pub fn run_search<T: StageTrainer>(
         }
     }
 
-    // The finalists: the best candidates of the highest rung reached, trained again with
-    // what is left of the budget, shared between them. A different seed each, so that
+    // The finalists: the best candidates of the highest rung reached (then of the rungs
+    // below), trained again with what is left of the budget, shared between them. A different seed each, so that
     // they also differ from their own trials (what an ensemble wants).
     if !interrupted {
         let finalists = plan.finalists.min(contenders.len());
@@ -888,7 +900,8 @@ mod tests {
         let out = run_search(&plan, 1, Vec::new(), &mut fake).unwrap();
         assert_eq!(fake.trained.len(), plan.trial_count() + plan.finalists);
         assert!(fake.clock <= 3600.0 + 1e-6, "{}", fake.clock);
-        // In this fake, the highest id wins every rung: rung 2 runs ids 8, 7, 6; rung 3 id 8.
+        // In this fake, the highest id wins every rung: rung 2 runs ids 8, 7, 6; rung 3 id 8;
+        // the finals take rung 3's winner, then rung 2's runner-up.
         let rung = |r: usize| -> Vec<usize> {
             out.records
                 .iter()
@@ -910,8 +923,10 @@ mod tests {
             .iter()
             .filter(|x| x.kind == StageKind::Final)
             .collect();
-        assert_eq!(finals.len(), 1);
-        assert_eq!(finals[0].candidate.id, 8);
+        assert_eq!(plan.finalists, 2);
+        let final_ids: Vec<usize> = finals.iter().map(|f| f.candidate.id).collect();
+        assert_eq!(final_ids, [8, 7]);
+        assert_ne!(finals[0].seed, finals[1].seed);
         assert_eq!(fake.saved.len(), out.records.len());
         assert!(!out.summary.members.is_empty());
         assert!(out.summary.ensemble_validation_accuracy >= out.summary.single_validation_accuracy);
