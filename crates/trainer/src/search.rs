@@ -484,8 +484,9 @@ pub fn run_search<T: StageTrainer>(
     }
 
     // The finalists: the best candidates of the highest rung reached (then of the rungs
-    // below), trained again with what is left of the budget, shared between them. A different seed each, so that
-    // they also differ from their own trials (what an ensemble wants).
+    // below), trained again with what is left of the budget, shared between them. A
+    // different seed each, so that they also differ from their own trials (what an ensemble
+    // wants).
     if !interrupted {
         let finalists = plan.finalists.min(contenders.len());
         for (f, candidate) in contenders.iter().enumerate().take(finalists) {
