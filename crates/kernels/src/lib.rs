@@ -19,22 +19,30 @@ use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
-use burn::backend::ops::ModuleOps;
+use burn::backend::ops::{ActivationOps, ModuleOps};
 use burn::backend::tensor::FloatTensor;
-use burn::backend::{Autodiff, Backend, Dispatch, DispatchDevice, Flex, backend_extension};
+use burn::backend::{
+    Autodiff, AutodiffBackend, Backend, Dispatch, DispatchDevice, Flex, backend_extension,
+};
+use burn::nn::BatchNorm;
 use burn::prelude::*;
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+mod batch_norm;
 mod im2col;
+mod pool;
 
+pub use batch_norm::{BatchNormOutput, batch_norm_train_backward_f32, batch_norm_train_f32};
 pub use im2col::{conv3x3_f32, conv3x3_input_grad_f32, conv3x3_weight_grad_f32};
+pub use pool::{max_pool2x2_backward_f32, max_pool2x2_f32};
 
 static PROJECT_KERNEL: AtomicBool = AtomicBool::new(true);
 
-/// Whether [`conv3x3`] uses this crate's kernel on flex (the default) or burn's convolution
-/// everywhere. Exists so that the speed benchmark can run both in one process.
+/// Whether [`conv3x3`], [`batch_norm`] and [`max_pool2x2`] use this crate's kernels on flex (the default) or
+/// burn's operations everywhere. Exists so that the speed benchmark can run both in one
+/// process.
 pub fn use_project_kernel(enabled: bool) {
     PROJECT_KERNEL.store(enabled, Ordering::Relaxed);
 }
@@ -213,6 +221,396 @@ impl<B: Conv3x3Backend + Conv3x3Gradients, C: CheckpointStrategy> Conv3x3Backend
             OpsKind::UnTracked(prep) => {
                 prep.finish(B::conv3x3(x.into_primitive(), weight.into_primitive()))
             }
+        }
+    }
+}
+
+/// Batch norm followed, when `relu`, by a ReLU: `relu(norm.forward(x))` in one operation.
+///
+/// Training on flex (an autodiff flex device, the layer not frozen) runs this crate's fused
+/// kernel and updates the running statistics as burn's [`BatchNorm`] does, with the same
+/// momentum and the same biased batch variance, so a model trained either way saves the same
+/// record. Everything else (inference, other backends) is burn's own layer.
+pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
+    let device = x.device();
+    let training = device.is_autodiff() && norm.training.is_enabled();
+    if !(training && project_kernel_enabled() && runs_on_flex(&device)) {
+        let y = norm.forward(x);
+        return if relu {
+            burn::tensor::activation::relu(y)
+        } else {
+            y
+        };
+    }
+    let (output, mean, variance) = <Dispatch as BatchNormBackend>::batch_norm_train_fused(
+        x.into_dispatch(),
+        norm.gamma.val().into_dispatch(),
+        norm.beta.val().into_dispatch(),
+        norm.epsilon,
+        relu,
+    );
+    let (mean, variance): (Tensor<1>, Tensor<1>) =
+        (Tensor::from_dispatch(mean), Tensor::from_dispatch(variance));
+    let momentum = norm.momentum;
+    let blend = |running: Tensor<1>, batch: Tensor<1>| {
+        running
+            .to_device(&device)
+            .mul_scalar(1.0 - momentum)
+            .add(batch.detach().mul_scalar(momentum))
+            .detach()
+    };
+    norm.running_mean
+        .update(blend(norm.running_mean.value_sync(), mean));
+    norm.running_var
+        .update(blend(norm.running_var.value_sync(), variance));
+    Tensor::from_dispatch(output)
+}
+
+/// Training-mode batch norm (and ReLU) as a backend extension: `(output, mean, variance)`,
+/// the statistics `[channels]` and not differentiated, as burn's `batch_norm_train`.
+#[backend_extension(Flex, Autodiff)]
+pub trait BatchNormBackend: Backend {
+    fn batch_norm_train_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// The gradients of [`BatchNormBackend::batch_norm_train_fused`]: `(dx, dγ, dβ)`.
+pub trait BatchNormGradients: Backend {
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_train_fused_backward(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+        output_grad: FloatTensor<Self>,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>);
+}
+
+/// A contiguous f32 rank-1 flex tensor's values.
+fn f32_vector(tensor: &FlexTensor) -> Option<&[f32]> {
+    if tensor.dtype() != DType::F32 || tensor.layout().shape().num_dims() != 1 {
+        return None;
+    }
+    tensor.as_slice::<f32>()
+}
+
+fn flex_f32_vector(values: Vec<f32>) -> FlexTensor {
+    let len = values.len();
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(Shape::from([len])),
+        DType::F32,
+    )
+}
+
+impl BatchNormBackend for Flex {
+    /// Anything but f32 NCHW input with matching per-channel parameters goes to burn's
+    /// generic batch norm.
+    fn batch_norm_train_fused(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let (x, gamma, beta) = (contiguous(x), contiguous(gamma), contiguous(beta));
+        if let (Some((xs, dims @ [n, c, h, w])), Some(gs), Some(bs)) =
+            (f32_view(&x), f32_vector(&gamma), f32_vector(&beta))
+            && gs.len() == c
+            && bs.len() == c
+        {
+            let result = batch_norm_train_f32(xs, [n, c, h * w], gs, bs, epsilon, relu);
+            return (
+                flex_f32(result.output, dims),
+                flex_f32_vector(result.mean),
+                flex_f32_vector(result.variance),
+            );
+        }
+        let result = Flex::batch_norm_train(x, gamma, beta, epsilon);
+        let output = if relu {
+            Flex::relu(result.output)
+        } else {
+            result.output
+        };
+        (output, result.mean, result.variance)
+    }
+}
+
+impl BatchNormGradients for Flex {
+    fn batch_norm_train_fused_backward(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+        dy: FlexTensor,
+    ) -> (FlexTensor, FlexTensor, FlexTensor) {
+        let [x, gamma, beta, mean, variance, dy] =
+            [x, gamma, beta, mean, variance, dy].map(contiguous);
+        if let (Some((xs, dims @ [n, c, h, w])), Some((dys, dy_dims))) =
+            (f32_view(&x), f32_view(&dy))
+            && dy_dims == dims
+            && let [Some(gs), Some(bs), Some(ms), Some(vs)] =
+                [&gamma, &beta, &mean, &variance].map(f32_vector)
+            && [gs, bs, ms, vs].iter().all(|v| v.len() == c)
+        {
+            let (dx, dgamma, dbeta) = batch_norm_train_backward_f32(
+                xs,
+                [n, c, h * w],
+                gs,
+                bs,
+                ms,
+                vs,
+                epsilon,
+                relu,
+                dys,
+            );
+            return (
+                flex_f32(dx, dims),
+                flex_f32_vector(dgamma),
+                flex_f32_vector(dbeta),
+            );
+        }
+        let dy = if relu {
+            let normalized = Flex::batch_norm(
+                x.clone(),
+                gamma.clone(),
+                beta,
+                mean.clone(),
+                variance.clone(),
+                epsilon,
+            );
+            Flex::relu_backward(Flex::relu(normalized), dy)
+        } else {
+            dy
+        };
+        let result = Flex::batch_norm_train_backward(x, gamma, mean, variance, epsilon, dy);
+        (result.x_grad, result.gamma_grad, result.beta_grad)
+    }
+}
+
+#[derive(Debug)]
+struct BatchNormBackward;
+
+impl<B: BatchNormBackend + BatchNormGradients> Backward<B, 3> for BatchNormBackward {
+    /// Checkpoints of `x`, `gamma` and `beta`; the batch statistics as the forward computed
+    /// them; epsilon and whether the ReLU was applied.
+    type State = (
+        NodeId,
+        NodeId,
+        NodeId,
+        FloatTensor<B>,
+        FloatTensor<B>,
+        f64,
+        bool,
+    );
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 3>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x, node_gamma, node_beta] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        let (x_state, gamma_state, beta_state, mean, variance, epsilon, relu) = ops.state;
+        let x: FloatTensor<B> = checkpointer.retrieve_node_output(x_state);
+        let gamma: FloatTensor<B> = checkpointer.retrieve_node_output(gamma_state);
+        let beta: FloatTensor<B> = checkpointer.retrieve_node_output(beta_state);
+        let (dx, dgamma, dbeta) = B::batch_norm_train_fused_backward(
+            x,
+            gamma,
+            beta,
+            mean,
+            variance,
+            epsilon,
+            relu,
+            output_grad,
+        );
+        for (node, grad) in [(node_x, dx), (node_gamma, dgamma), (node_beta, dbeta)] {
+            if let Some(node) = node {
+                grads.register::<B>(node.id, grad);
+            }
+        }
+    }
+}
+
+impl<B: BatchNormBackend + BatchNormGradients, C: CheckpointStrategy> BatchNormBackend
+    for Autodiff<B, C>
+{
+    fn batch_norm_train_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> (FloatTensor<Self>, FloatTensor<Self>, FloatTensor<Self>) {
+        match BatchNormBackward
+            .prepare::<C>([x.node(), gamma.node(), beta.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let gamma_state = prep.checkpoint(&gamma);
+                let beta_state = prep.checkpoint(&beta);
+                let (output, mean, variance) = B::batch_norm_train_fused(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                    relu,
+                );
+                let state = (
+                    x_state,
+                    gamma_state,
+                    beta_state,
+                    mean.clone(),
+                    variance.clone(),
+                    epsilon,
+                    relu,
+                );
+                (
+                    prep.finish(state, output),
+                    Self::from_inner(mean),
+                    Self::from_inner(variance),
+                )
+            }
+            OpsKind::UnTracked(prep) => {
+                let (output, mean, variance) = B::batch_norm_train_fused(
+                    x.into_primitive(),
+                    gamma.into_primitive(),
+                    beta.into_primitive(),
+                    epsilon,
+                    relu,
+                );
+                (
+                    prep.finish(output),
+                    Self::from_inner(mean),
+                    Self::from_inner(variance),
+                )
+            }
+        }
+    }
+}
+
+/// 2x2 max pooling, stride 2, no padding: `[n, c, h, w]` -> `[n, c, h / 2, w / 2]`, as
+/// burn's `MaxPool2d` with a 2x2 kernel. Differentiable on every backend; on flex it runs this
+/// crate's kernel, elsewhere burn's layer.
+pub fn max_pool2x2(x: Tensor<4>) -> Tensor<4> {
+    if project_kernel_enabled() && runs_on_flex(&x.device()) {
+        Tensor::from_dispatch(<Dispatch as MaxPoolBackend>::max_pool2x2(x.into_dispatch()))
+    } else {
+        burn::nn::pool::MaxPool2dConfig::new([2, 2])
+            .init()
+            .forward(x)
+    }
+}
+
+const POOL_WINDOW: [usize; 2] = [2, 2];
+
+#[backend_extension(Flex, Autodiff)]
+pub trait MaxPoolBackend: Backend {
+    fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// The input gradient of [`MaxPoolBackend::max_pool2x2`], for the autodiff wrapper.
+pub trait MaxPoolGradients: Backend {
+    fn max_pool2x2_backward(
+        x: FloatTensor<Self>,
+        output_grad: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+}
+
+impl MaxPoolBackend for Flex {
+    fn max_pool2x2(x: FlexTensor) -> FlexTensor {
+        let x = contiguous(x);
+        if let Some((xs, dims @ [n, c, h, w])) = f32_view(&x) {
+            return flex_f32(max_pool2x2_f32(xs, dims), [n, c, h / 2, w / 2]);
+        }
+        Flex::max_pool2d(x, POOL_WINDOW, POOL_WINDOW, [0, 0], [1, 1], false)
+    }
+}
+
+impl MaxPoolGradients for Flex {
+    fn max_pool2x2_backward(x: FlexTensor, dy: FlexTensor) -> FlexTensor {
+        let (x, dy) = (contiguous(x), contiguous(dy));
+        if let (Some((xs, dims @ [n, c, h, w])), Some((dys, dy_dims))) =
+            (f32_view(&x), f32_view(&dy))
+            && dy_dims == [n, c, h / 2, w / 2]
+        {
+            return flex_f32(max_pool2x2_backward_f32(xs, dims, dys), dims);
+        }
+        let indices_dtype = burn::tensor::IntDType::I64;
+        let pooled = Flex::max_pool2d_with_indices(
+            x.clone(),
+            POOL_WINDOW,
+            POOL_WINDOW,
+            [0, 0],
+            [1, 1],
+            false,
+            indices_dtype,
+        );
+        Flex::max_pool2d_with_indices_backward(
+            x,
+            POOL_WINDOW,
+            POOL_WINDOW,
+            [0, 0],
+            [1, 1],
+            false,
+            dy,
+            pooled.indices,
+        )
+        .x_grad
+    }
+}
+
+#[derive(Debug)]
+struct MaxPoolBackward;
+
+impl<B: MaxPoolBackend + MaxPoolGradients> Backward<B, 1> for MaxPoolBackward {
+    type State = NodeId;
+
+    fn backward(
+        self,
+        ops: Ops<Self::State, 1>,
+        grads: &mut Gradients,
+        checkpointer: &mut Checkpointer,
+    ) {
+        let [node_x] = ops.parents;
+        let output_grad = grads.consume::<B>(&ops.node);
+        if let Some(node) = node_x {
+            let x: FloatTensor<B> = checkpointer.retrieve_node_output(ops.state);
+            grads.register::<B>(node.id, B::max_pool2x2_backward(x, output_grad));
+        }
+    }
+}
+
+impl<B: MaxPoolBackend + MaxPoolGradients, C: CheckpointStrategy> MaxPoolBackend
+    for Autodiff<B, C>
+{
+    fn max_pool2x2(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        match MaxPoolBackward
+            .prepare::<C>([x.node()])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(mut prep) => {
+                let x_state = prep.checkpoint(&x);
+                let output = B::max_pool2x2(x.into_primitive());
+                prep.finish(x_state, output)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(B::max_pool2x2(x.into_primitive())),
         }
     }
 }

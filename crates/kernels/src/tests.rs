@@ -126,3 +126,194 @@ fn other_dtypes_fall_back_to_burns_convolution_on_flex() {
     let reference = burn::tensor::module::conv2d(x, weight, None, same_3x3_options());
     assert_eq!(to_vec(ours), to_vec(reference));
 }
+
+fn assert_close_values(ours: &[f32], reference: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(ours.len(), reference.len(), "{what}: lengths");
+    let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
+        assert!(
+            (a - b).abs() <= tolerance * scale,
+            "{what}[{i}]: {a} (project kernel) vs {b} (burn)"
+        );
+    }
+}
+
+fn vector_values(t: Tensor<1>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32 after convert")
+}
+
+/// A batch norm layer whose parameters are not the identity: γ around 1, of both signs for
+/// one channel, β around 0.
+fn batch_norm_layer(channels: usize, device: &Device) -> BatchNorm {
+    let mut norm = burn::nn::BatchNormConfig::new(channels).init(device);
+    let gamma: Vec<f32> = values(channels, 7).iter().map(|v| 1.0 + v).collect();
+    let mut gamma = gamma;
+    gamma[0] = -0.7;
+    norm.gamma = burn::module::Param::from_tensor(Tensor::from_data(
+        TensorData::new(gamma, [channels]),
+        device,
+    ));
+    norm.beta = burn::module::Param::from_tensor(Tensor::from_data(
+        TensorData::new(values(channels, 8), [channels]),
+        device,
+    ));
+    norm
+}
+
+/// Input with a per-channel offset and spread, as a convolution's output has: the statistics
+/// are not those of the raw test values.
+fn batch_norm_input(dims: [usize; 4], device: &Device) -> Tensor<4> {
+    let [n, c, h, w] = dims;
+    let raw = values(n * c * h * w, 9);
+    let shaped = raw
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let channel = (i / (h * w)) % c;
+            3.0 * channel as f32 - 2.0 + (1.0 + channel as f32) * v
+        })
+        .collect();
+    Tensor::from_data(TensorData::new(shaped, dims), device)
+}
+
+const NORM_SHAPES: [[usize; 4]; 4] = [[4, 3, 5, 7], [8, 16, 28, 28], [3, 8, 1, 1], [1, 5, 4, 19]];
+
+#[test]
+fn fused_batch_norm_matches_burns_layer_forward_and_running_statistics() {
+    let device = Device::flex().autodiff();
+    for dims in NORM_SHAPES {
+        for relu in [true, false] {
+            let norm = batch_norm_layer(dims[1], &device);
+            let reference_norm = norm.clone();
+            let x = batch_norm_input(dims, &device);
+            let ours = batch_norm(&norm, x.clone(), relu);
+            let reference = reference_norm.forward(x.clone());
+            let reference = if relu {
+                burn::tensor::activation::relu(reference)
+            } else {
+                reference
+            };
+            let what = format!("{dims:?} relu {relu}");
+            // Bit-identical to the slice kernel: the call really went through it.
+            let [n, c, h, w] = dims;
+            let direct = batch_norm_train_f32(
+                &to_vec(x.inner()),
+                [n, c, h * w],
+                &vector_values(norm.gamma.val().inner()),
+                &vector_values(norm.beta.val().inner()),
+                norm.epsilon,
+                relu,
+            );
+            assert_eq!(to_vec(ours.clone().inner()), direct.output, "{what}");
+            assert_close_values(
+                &to_vec(ours.inner()),
+                &to_vec(reference.inner()),
+                2e-5,
+                &format!("output {what}"),
+            );
+            for (running, reference_running, name) in [
+                (&norm.running_mean, &reference_norm.running_mean, "mean"),
+                (&norm.running_var, &reference_norm.running_var, "variance"),
+            ] {
+                assert_close_values(
+                    &vector_values(running.value_sync()),
+                    &vector_values(reference_running.value_sync()),
+                    2e-5,
+                    &format!("running {name} {what}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_batch_norm_gradients_match_burns_layer() {
+    let device = Device::flex().autodiff();
+    for dims in NORM_SHAPES {
+        for relu in [true, false] {
+            let upstream = tensor(dims, 3, &device);
+            let gradients = |project: bool| {
+                let norm = batch_norm_layer(dims[1], &device);
+                let x = batch_norm_input(dims, &device).require_grad();
+                let y = if project {
+                    batch_norm(&norm, x.clone(), relu)
+                } else if relu {
+                    burn::tensor::activation::relu(norm.forward(x.clone()))
+                } else {
+                    norm.forward(x.clone())
+                };
+                let grads = (y * upstream.clone()).sum().backward();
+                let dx = to_vec(x.grad(&grads).expect("x is tracked"));
+                let dgamma = vector_values(norm.gamma.grad(&grads).expect("gamma is tracked"));
+                let dbeta = vector_values(norm.beta.grad(&grads).expect("beta is tracked"));
+                (dx, dgamma, dbeta)
+            };
+            let ours = gradients(true);
+            let reference = gradients(false);
+            let what = format!("{dims:?} relu {relu}");
+            assert_close_values(&ours.0, &reference.0, 1e-4, &format!("dx {what}"));
+            assert_close_values(&ours.1, &reference.1, 1e-4, &format!("dgamma {what}"));
+            assert_close_values(&ours.2, &reference.2, 1e-4, &format!("dbeta {what}"));
+        }
+    }
+}
+
+#[test]
+#[allow(deprecated)]
+fn batch_norm_outside_training_is_burns_layer() {
+    let dims = NORM_SHAPES[0];
+    for device in [Device::flex(), Device::ndarray()] {
+        let norm = batch_norm_layer(dims[1], &device);
+        let x = batch_norm_input(dims, &device);
+        let ours = batch_norm(&norm, x.clone(), true);
+        let reference = burn::tensor::activation::relu(norm.forward(x));
+        assert_eq!(to_vec(ours), to_vec(reference), "{device:?}");
+    }
+}
+
+const POOL_SHAPES: [[usize; 4]; 4] = [[2, 3, 6, 8], [4, 16, 28, 28], [3, 4, 7, 5], [1, 2, 2, 2]];
+
+#[test]
+fn max_pool_matches_burns_layer_forward_and_gradient() {
+    let device = Device::flex().autodiff();
+    let layer = burn::nn::pool::MaxPool2dConfig::new([2, 2]).init();
+    for dims in POOL_SHAPES {
+        let [n, c, h, w] = dims;
+        let upstream = tensor([n, c, h / 2, w / 2], 5, &device);
+        let run = |project: bool| {
+            let x = tensor(dims, 4, &device).require_grad();
+            let y = if project {
+                max_pool2x2(x.clone())
+            } else {
+                layer.forward(x.clone())
+            };
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            (to_vec(y), to_vec(x.grad(&grads).expect("x is tracked")))
+        };
+        let (ours, ours_dx) = run(true);
+        let (reference, reference_dx) = run(false);
+        assert_eq!(ours, reference, "forward {dims:?}");
+        assert_eq!(ours_dx, reference_dx, "gradient {dims:?}");
+        // The project kernel ran: its slice functions give the same bits.
+        let xs = to_vec(tensor(dims, 4, &Device::flex()));
+        assert_eq!(ours, max_pool2x2_f32(&xs, dims), "{dims:?}");
+        let dy = to_vec(upstream.inner());
+        assert_eq!(
+            ours_dx,
+            max_pool2x2_backward_f32(&xs, dims, &dy),
+            "{dims:?}"
+        );
+    }
+}
+
+#[test]
+fn max_pool_gradient_goes_to_the_first_maximum_of_a_tied_window() {
+    // One 2x4 plane: a window of zeros (what ReLU leaves) and one tied at 3 in its bottom row.
+    let x = [0.0, 0.0, 1.0, 2.0, 0.0, 0.0, 3.0, 3.0];
+    let dx = max_pool2x2_backward_f32(&x, [1, 1, 2, 4], &[10.0, 20.0]);
+    assert_eq!(dx, [10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 0.0]);
+    assert_eq!(max_pool2x2_f32(&x, [1, 1, 2, 4]), [0.0, 3.0]);
+}

@@ -2,7 +2,6 @@
 //! serde configuration that is saved next to every trained model.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{
     BatchNorm, BatchNormConfig, Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d,
 };
@@ -133,7 +132,6 @@ impl CnnConfig {
             blocks,
             pool_after,
             shortcut,
-            pool: MaxPool2dConfig::new([2, 2]).init(),
             dropout: DropoutConfig::new(self.dropout).init(),
             classifier: LinearConfig::new(in_ch, self.num_classes).init(device),
         })
@@ -190,11 +188,11 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(same_conv3x3(&self.conv, x)))
+        kernels::batch_norm(&self.norm, same_conv3x3(&self.conv, x), true)
     }
 
     fn forward_with_shortcut(&self, x: Tensor<4>) -> Tensor<4> {
-        relu(self.norm.forward(same_conv3x3(&self.conv, x.clone())) + x)
+        relu(kernels::batch_norm(&self.norm, same_conv3x3(&self.conv, x.clone()), false) + x)
     }
 }
 
@@ -203,7 +201,6 @@ pub struct Cnn {
     blocks: Vec<ConvBlock>,
     pool_after: Vec<bool>,
     shortcut: Vec<bool>,
-    pool: MaxPool2d,
     dropout: Dropout,
     classifier: Linear,
 }
@@ -221,7 +218,7 @@ impl Cnn {
                 block.forward(x)
             };
             if pool {
-                x = self.pool.forward(x);
+                x = kernels::max_pool2x2(x);
             }
         }
         let [b, c, h, w] = x.dims();

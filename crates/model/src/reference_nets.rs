@@ -9,7 +9,6 @@
 //! Convolutions are "same"-padded, with a bias, each followed by ReLU; no batch norm.
 
 use burn::nn::conv::{Conv2d, Conv2dConfig};
-use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Dropout, DropoutConfig, Linear, LinearConfig, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::relu;
@@ -25,7 +24,6 @@ pub enum ReferenceArch {
 pub struct PlainCnn {
     convs: Vec<Conv2d>,
     pool_after: Vec<bool>,
-    pool: MaxPool2d,
     hidden: Vec<Linear>,
     dropout: Dropout,
     output: Linear,
@@ -61,7 +59,6 @@ impl PlainCnn {
         Self {
             convs: layers,
             pool_after: convs.iter().map(|c| c.1).collect(),
-            pool: MaxPool2dConfig::new([2, 2]).init(),
             hidden: fcs,
             dropout: DropoutConfig::new(0.25).init(),
             output: LinearConfig::new(features, 10).init(device),
@@ -74,7 +71,7 @@ impl PlainCnn {
         for (conv, &pool) in self.convs.iter().zip(&self.pool_after) {
             x = relu(crate::same_conv3x3(conv, x));
             if pool {
-                x = self.pool.forward(x);
+                x = kernels::max_pool2x2(x);
             }
         }
         let mut x: Tensor<2> = x.flatten(1, 3);

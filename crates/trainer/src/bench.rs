@@ -34,12 +34,15 @@ impl BenchModel {
     }
 }
 
-/// Which 3x3 convolution the models run.
+/// Whose kernels the models run for their 3x3 convolutions, batch norms (with the ReLU after
+/// them) and 2x2 max pools. The flag and the JSON key keep the name `conv` from when the
+/// convolution was the only project kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConvKernel {
-    /// The project's kernel (crates/kernels: im2col + one GEMM per image); flex only.
+    /// The project's kernels (crates/kernels: im2col + one GEMM per image, fused batch norm +
+    /// ReLU, max pooling without an index tensor); flex only.
     Project,
-    /// burn's own convolution.
+    /// burn's own operations.
     Burn,
 }
 
@@ -57,7 +60,7 @@ impl ConvKernel {
 pub struct BenchRow {
     pub model: String,
     pub backend: String,
-    /// The convolution kernel: "project" or "burn".
+    /// Whose kernels: "project" or "burn" (see [`ConvKernel`]).
     pub conv: String,
     /// The GPU adapter on wgpu, as wgpu names it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -79,7 +82,8 @@ pub struct BenchPlan {
     /// Backends to measure, comma-separated (wgpu needs the `gpu` feature).
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
     pub backends: Vec<Backend>,
-    /// Convolution kernels to compare, comma-separated (the project's applies to flex only).
+    /// Kernels to compare, comma-separated: the project's (convolution, batch norm + ReLU, max
+    /// pooling; flex only) or burn's.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ConvKernel::Project, ConvKernel::Burn])]
     pub convs: Vec<ConvKernel>,
     #[arg(long, default_value_t = 128)]

@@ -1,0 +1,330 @@
+//! Training-mode batch norm, optionally followed by ReLU, on plain NCHW f32 slices: the
+//! statistics in one pass, the output in a second, and the backward step in two more.
+//!
+//! burn's generic `batch_norm_train` (what flex runs) transposes the activation to
+//! `[channels, rest]` twice to take the mean and the variance, and then makes separate passes
+//! for subtract, divide, scale, shift and the ReLU; its backward step makes about fifteen.
+//! Here each pass reads every element once, with no transposed copy: a channel's values are
+//! `n` contiguous planes of `h * w`.
+//!
+//! The per-plane loops are compiled three times, for AVX-512, AVX2 and the baseline, and the
+//! CPU picks at run time: the workspace builds for generic x86-64, where they would run four
+//! lanes wide. No path fuses a multiply and an add, so all three give the same bits.
+
+use rayon::prelude::*;
+
+/// Lanes of the partial sums: one AVX-512 register of independent accumulators instead of one
+/// serial chain of additions.
+const LANES: usize = 16;
+
+/// Defines `$name`, which runs `$body` compiled for the best SIMD extension the CPU has.
+macro_rules! simd_dispatched {
+    (
+        $(#[$meta:meta])*
+        fn $name:ident $(<const $flag:ident: bool>)? ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
+        $body:block
+    ) => {
+        $(#[$meta])*
+        fn $name $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            fn portable $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                fn avx512 $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? {
+                    portable $(::<$flag>)? ($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                fn avx2 $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? {
+                    portable $(::<$flag>)? ($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has just been found to support AVX-512F.
+                    return unsafe { avx512 $(::<$flag>)? ($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU has just been found to support AVX2.
+                    return unsafe { avx2 $(::<$flag>)? ($($arg),*) };
+                }
+            }
+            portable $(::<$flag>)? ($($arg),*)
+        }
+    };
+}
+
+/// `x * scale + shift`: written once so that the backward step's ReLU mask is bit-for-bit the
+/// forward's.
+#[inline(always)]
+fn affine(x: f32, scale: f32, shift: f32) -> f32 {
+    x * scale + shift
+}
+
+/// Adds a 16-lane accumulator in f64.
+#[inline(always)]
+fn total(lanes: &[f32; LANES]) -> f64 {
+    lanes.iter().map(|&v| f64::from(v)).sum()
+}
+
+simd_dispatched! {
+    /// `(Σ d, Σ d²)` with `d = v - reference` over one plane. The lanes are f32: a plane holds
+    /// at most a few thousand values; planes are added in f64 by the caller.
+    fn shifted_sums(plane: &[f32], reference: f32) -> (f64, f64) {
+        let (mut sum, mut squares) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let chunks = plane.chunks_exact(LANES);
+        let tail = chunks.remainder();
+        for chunk in chunks {
+            for lane in 0..LANES {
+                let d = chunk[lane] - reference;
+                sum[lane] += d;
+                squares[lane] += d * d;
+            }
+        }
+        let (mut s, mut q) = (total(&sum), total(&squares));
+        for &v in tail {
+            let d = f64::from(v - reference);
+            s += d;
+            q += d * d;
+        }
+        (s, q)
+    }
+}
+
+simd_dispatched! {
+    /// One plane of the output: `x * scale + shift`, then the ReLU when `RELU`.
+    fn normalize_plane<const RELU: bool>(out: &mut [f32], x: &[f32], scale: f32, shift: f32) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            let y = affine(v, scale, shift);
+            *o = if RELU { y.max(0.0) } else { y };
+        }
+    }
+}
+
+/// The output gradient where the ReLU passed its input on, all of it without the ReLU.
+///
+/// A multiplication by 0 or 1, not a branch: the compiler turns a branch, a select or a bit
+/// mask alike into a load of `dy` only where the mask is set, one lane at a time (slower
+/// than the whole pass without the ReLU). The product differs from a select only for an
+/// infinite or NaN gradient, where training has already failed.
+#[inline(always)]
+fn masked<const RELU: bool>(x: f32, dy: f32, scale: f32, shift: f32) -> f32 {
+    if !RELU {
+        return dy;
+    }
+    dy * f32::from(u8::from(affine(x, scale, shift) > 0.0))
+}
+
+/// One channel's parameters and statistics, as the backward step uses them.
+#[derive(Clone, Copy)]
+struct Channel {
+    scale: f32,
+    shift: f32,
+    mean: f32,
+    inv_std: f32,
+}
+
+simd_dispatched! {
+    /// `(Σ g, Σ g · x̂)` over one plane, `g` the masked output gradient, `x̂ = (x - μ) / σ`.
+    fn gradient_sums<const RELU: bool>(x: &[f32], dy: &[f32], ch: Channel) -> (f64, f64) {
+        let (mut sum_g, mut sum_gx) = ([0.0f32; LANES], [0.0f32; LANES]);
+        let (x_chunks, dy_chunks) = (x.chunks_exact(LANES), dy.chunks_exact(LANES));
+        let (x_tail, dy_tail) = (x_chunks.remainder(), dy_chunks.remainder());
+        for (xs, ds) in x_chunks.zip(dy_chunks) {
+            for lane in 0..LANES {
+                let g = masked::<RELU>(xs[lane], ds[lane], ch.scale, ch.shift);
+                sum_g[lane] += g;
+                sum_gx[lane] += g * ((xs[lane] - ch.mean) * ch.inv_std);
+            }
+        }
+        let (mut a, mut b) = (total(&sum_g), total(&sum_gx));
+        for (&v, &d) in x_tail.iter().zip(dy_tail) {
+            let g = masked::<RELU>(v, d, ch.scale, ch.shift);
+            a += f64::from(g);
+            b += f64::from(g * ((v - ch.mean) * ch.inv_std));
+        }
+        (a, b)
+    }
+}
+
+simd_dispatched! {
+    /// One plane of `dx = γ/σ · (g - mean(g) - x̂ · mean(g · x̂))`.
+    fn input_gradient_plane<const RELU: bool>(
+        dx: &mut [f32],
+        x: &[f32],
+        dy: &[f32],
+        ch: Channel,
+        mean_g: f32,
+        mean_gx: f32,
+    ) {
+        for ((d, &v), &grad) in dx.iter_mut().zip(x).zip(dy) {
+            let g = masked::<RELU>(v, grad, ch.scale, ch.shift);
+            *d = ch.scale * (g - mean_g - (v - ch.mean) * ch.inv_std * mean_gx);
+        }
+    }
+}
+
+/// The planes of channel `channel` in an `[n, c, hw]` slice.
+fn channel_planes(
+    values: &[f32],
+    [n, c, hw]: [usize; 3],
+    channel: usize,
+) -> impl Iterator<Item = &[f32]> {
+    (0..n).map(move |image| &values[(image * c + channel) * hw..][..hw])
+}
+
+/// Per channel: `1 / sqrt(σ² + ε)`, `scale = γ / sqrt(σ² + ε)` and `shift = β - μ · scale`.
+fn channels(
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f64,
+) -> Vec<Channel> {
+    gamma
+        .iter()
+        .zip(beta)
+        .zip(mean.iter().zip(variance))
+        .map(|((&g, &b), (&m, &v))| {
+            let inv_std = 1.0 / (f64::from(v) + epsilon).sqrt();
+            let scale = (f64::from(g) * inv_std) as f32;
+            Channel {
+                scale,
+                shift: (f64::from(b) - f64::from(m) * f64::from(scale)) as f32,
+                mean: m,
+                inv_std: inv_std as f32,
+            }
+        })
+        .collect()
+}
+
+/// What [`batch_norm_train_f32`] returns: the output and the batch statistics it used.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchNormOutput {
+    pub output: Vec<f32>,
+    pub mean: Vec<f32>,
+    /// Biased (divided by the count), as burn's `batch_norm_train` returns it.
+    pub variance: Vec<f32>,
+}
+
+/// Batch norm with the batch's own statistics over `x [n, c, hw]`, then the ReLU when `relu`.
+pub fn batch_norm_train_f32(
+    x: &[f32],
+    dims @ [n, c, hw]: [usize; 3],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> BatchNormOutput {
+    let count = (n * hw) as f64;
+    if count == 0.0 {
+        return BatchNormOutput {
+            output: Vec::new(),
+            mean: vec![0.0; c],
+            variance: vec![0.0; c],
+        };
+    }
+    // Sums of `x - reference` with the channel's first value as the reference: the variance
+    // from `E[d²] - E[d]²` then does not lose precision to a large mean.
+    let (mean, variance): (Vec<f32>, Vec<f32>) = (0..c)
+        .into_par_iter()
+        .map(|channel| {
+            let reference = x[channel * hw];
+            let (sum, squares) = channel_planes(x, dims, channel)
+                .map(|plane| shifted_sums(plane, reference))
+                .fold((0.0, 0.0), |(a, b), (s, q)| (a + s, b + q));
+            let shifted_mean = sum / count;
+            let variance = (squares / count - shifted_mean * shifted_mean).max(0.0);
+            (
+                (f64::from(reference) + shifted_mean) as f32,
+                variance as f32,
+            )
+        })
+        .unzip();
+    let params = channels(gamma, beta, &mean, &variance, epsilon);
+    let mut output = vec![0.0f32; x.len()];
+    output
+        .par_chunks_mut(c * hw)
+        .zip(x.par_chunks(c * hw))
+        .for_each(|(out_image, x_image)| {
+            for ((out, x), ch) in out_image
+                .chunks_exact_mut(hw)
+                .zip(x_image.chunks_exact(hw))
+                .zip(&params)
+            {
+                if relu {
+                    normalize_plane::<true>(out, x, ch.scale, ch.shift);
+                } else {
+                    normalize_plane::<false>(out, x, ch.scale, ch.shift);
+                }
+            }
+        });
+    BatchNormOutput {
+        output,
+        mean,
+        variance,
+    }
+}
+
+/// The gradients of [`batch_norm_train_f32`]: `(dx, dγ, dβ)` from the forward's input,
+/// parameters and statistics and the output gradient `dy`.
+///
+/// With `g = dy` where the output was positive (or everywhere without the ReLU),
+/// `x̂ = (x - μ) / σ` and `m = n · h · w`: `dβ = Σ g`, `dγ = Σ g · x̂` and
+/// `dx = γ / σ · (g - dβ / m - x̂ · dγ / m)`.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_train_backward_f32(
+    x: &[f32],
+    dims @ [n, c, hw]: [usize; 3],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f64,
+    relu: bool,
+    dy: &[f32],
+) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let count = (n * hw) as f64;
+    if count == 0.0 {
+        return (Vec::new(), vec![0.0; c], vec![0.0; c]);
+    }
+    let params = channels(gamma, beta, mean, variance, epsilon);
+    let (beta_grad, gamma_grad): (Vec<f32>, Vec<f32>) = params
+        .par_iter()
+        .enumerate()
+        .map(|(channel, &ch)| {
+            let (sum_g, sum_gx) = channel_planes(x, dims, channel)
+                .zip(channel_planes(dy, dims, channel))
+                .map(|(x_plane, dy_plane)| {
+                    if relu {
+                        gradient_sums::<true>(x_plane, dy_plane, ch)
+                    } else {
+                        gradient_sums::<false>(x_plane, dy_plane, ch)
+                    }
+                })
+                .fold((0.0, 0.0), |(a, b), (s, q)| (a + s, b + q));
+            (sum_g as f32, sum_gx as f32)
+        })
+        .unzip();
+    let mut x_grad = vec![0.0f32; x.len()];
+    x_grad
+        .par_chunks_mut(c * hw)
+        .zip(x.par_chunks(c * hw))
+        .zip(dy.par_chunks(c * hw))
+        .for_each(|((dx_image, x_image), dy_image)| {
+            for (channel, ((dx, x), dy)) in dx_image
+                .chunks_exact_mut(hw)
+                .zip(x_image.chunks_exact(hw))
+                .zip(dy_image.chunks_exact(hw))
+                .enumerate()
+            {
+                let ch = params[channel];
+                let mean_g = (f64::from(beta_grad[channel]) / count) as f32;
+                let mean_gx = (f64::from(gamma_grad[channel]) / count) as f32;
+                if relu {
+                    input_gradient_plane::<true>(dx, x, dy, ch, mean_g, mean_gx);
+                } else {
+                    input_gradient_plane::<false>(dx, x, dy, ch, mean_g, mean_gx);
+                }
+            }
+        });
+    (x_grad, gamma_grad, beta_grad)
+}
