@@ -150,7 +150,7 @@ def main():
             if b["parameters"] != t["parameters"]:
                 sys.exit(f"model {b['model']}: {b['parameters']} parameters in burn, "
                          f"{t['parameters']} in PyTorch: not the same architecture")
-            print(f"| {b['model']} | {b['backend']} ({b.get('conv', 'burn')} conv) | {b['train_img_s']:.0f} | "
+            print(f"| {b['model']} | {b['backend']} ({b.get('conv', 'burn')} kernels) | {b['train_img_s']:.0f} | "
                   f"{t['train_img_s']:.0f} | {b['train_img_s'] / t['train_img_s']:.2f}x | "
                   f"{b['infer_img_s'] / t['infer_img_s']:.2f}x |")
 

@@ -241,14 +241,47 @@ pub fn batch_norm_train_f32(
         .unzip();
     let params = channels(gamma, beta, &mean, &variance, epsilon);
     let mut output = vec![0.0f32; x.len()];
+    normalize(&mut output, x, c * hw, &params, relu);
+    BatchNormOutput {
+        output,
+        mean,
+        variance,
+    }
+}
+
+/// Batch norm with given statistics (the running ones, at inference) over `x [n, c, hw]`,
+/// then the ReLU when `relu`: one pass.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_norm_inference_f32(
+    x: &[f32],
+    [_, c, hw]: [usize; 3],
+    gamma: &[f32],
+    beta: &[f32],
+    mean: &[f32],
+    variance: &[f32],
+    epsilon: f64,
+    relu: bool,
+) -> Vec<f32> {
+    let params = channels(gamma, beta, mean, variance, epsilon);
+    let mut output = vec![0.0f32; x.len()];
+    if output.is_empty() {
+        return output;
+    }
+    normalize(&mut output, x, c * hw, &params, relu);
     output
-        .par_chunks_mut(c * hw)
-        .zip(x.par_chunks(c * hw))
+}
+
+/// `out = x * scale + shift` per channel (then the ReLU), image by image in parallel.
+fn normalize(output: &mut [f32], x: &[f32], image_len: usize, params: &[Channel], relu: bool) {
+    let hw = image_len / params.len().max(1);
+    output
+        .par_chunks_mut(image_len)
+        .zip(x.par_chunks(image_len))
         .for_each(|(out_image, x_image)| {
             for ((out, x), ch) in out_image
                 .chunks_exact_mut(hw)
                 .zip(x_image.chunks_exact(hw))
-                .zip(&params)
+                .zip(params)
             {
                 if relu {
                     normalize_plane::<true>(out, x, ch.scale, ch.shift);
@@ -257,11 +290,6 @@ pub fn batch_norm_train_f32(
                 }
             }
         });
-    BatchNormOutput {
-        output,
-        mean,
-        variance,
-    }
 }
 
 /// The gradients of [`batch_norm_train_f32`]: `(dx, dγ, dβ)` from the forward's input,

@@ -34,7 +34,9 @@ mod batch_norm;
 mod im2col;
 mod pool;
 
-pub use batch_norm::{BatchNormOutput, batch_norm_train_backward_f32, batch_norm_train_f32};
+pub use batch_norm::{
+    BatchNormOutput, batch_norm_inference_f32, batch_norm_train_backward_f32, batch_norm_train_f32,
+};
 pub use im2col::{conv3x3_f32, conv3x3_input_grad_f32, conv3x3_weight_grad_f32};
 pub use pool::{max_pool2x2_backward_f32, max_pool2x2_f32};
 
@@ -227,14 +229,28 @@ impl<B: Conv3x3Backend + Conv3x3Gradients, C: CheckpointStrategy> Conv3x3Backend
 
 /// Batch norm followed, when `relu`, by a ReLU: `relu(norm.forward(x))` in one operation.
 ///
-/// Training on flex (an autodiff flex device, the layer not frozen) runs this crate's fused
-/// kernel and updates the running statistics as burn's [`BatchNorm`] does, with the same
-/// momentum and the same biased batch variance, so a model trained either way saves the same
-/// record. Everything else (inference, other backends) is burn's own layer.
+/// On flex this crate's fused kernels run: in training (an autodiff device, the layer not
+/// frozen) with the batch's statistics, updating the running ones as burn's [`BatchNorm`]
+/// does (same momentum, same biased batch variance, so a model trained either way saves the
+/// same record); at inference (a plain device) with the running statistics. Everything else
+/// (other backends, a frozen layer on an autodiff device) is burn's own layer.
 pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     let device = x.device();
+    let project = project_kernel_enabled() && runs_on_flex(&device);
     let training = device.is_autodiff() && norm.training.is_enabled();
-    if !(training && project_kernel_enabled() && runs_on_flex(&device)) {
+    if project && !device.is_autodiff() {
+        let output = <Dispatch as BatchNormBackend>::batch_norm_inference_fused(
+            x.into_dispatch(),
+            norm.gamma.val().into_dispatch(),
+            norm.beta.val().into_dispatch(),
+            norm.running_mean.value().to_device(&device).into_dispatch(),
+            norm.running_var.value().to_device(&device).into_dispatch(),
+            norm.epsilon,
+            relu,
+        );
+        return Tensor::from_dispatch(output);
+    }
+    if !(project && training) {
         let y = norm.forward(x);
         return if relu {
             burn::tensor::activation::relu(y)
@@ -266,10 +282,22 @@ pub fn batch_norm(norm: &BatchNorm, x: Tensor<4>, relu: bool) -> Tensor<4> {
     Tensor::from_dispatch(output)
 }
 
-/// Training-mode batch norm (and ReLU) as a backend extension: `(output, mean, variance)`,
-/// the statistics `[channels]` and not differentiated, as burn's `batch_norm_train`.
+/// Batch norm (and ReLU) as a backend extension. Training mode returns
+/// `(output, mean, variance)`, the statistics `[channels]` and not differentiated, as burn's
+/// `batch_norm_train`; inference mode normalises with the statistics it is given.
 #[backend_extension(Flex, Autodiff)]
 pub trait BatchNormBackend: Backend {
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm_inference_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> FloatTensor<Self>;
+
     fn batch_norm_train_fused(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,
@@ -312,6 +340,30 @@ fn flex_f32_vector(values: Vec<f32>) -> FlexTensor {
 }
 
 impl BatchNormBackend for Flex {
+    /// Anything but f32 NCHW input with matching per-channel tensors goes to burn's generic
+    /// batch norm.
+    fn batch_norm_inference_fused(
+        x: FlexTensor,
+        gamma: FlexTensor,
+        beta: FlexTensor,
+        mean: FlexTensor,
+        variance: FlexTensor,
+        epsilon: f64,
+        relu: bool,
+    ) -> FlexTensor {
+        let [x, gamma, beta, mean, variance] = [x, gamma, beta, mean, variance].map(contiguous);
+        if let Some((xs, dims @ [n, c, h, w])) = f32_view(&x)
+            && let [Some(gs), Some(bs), Some(ms), Some(vs)] =
+                [&gamma, &beta, &mean, &variance].map(f32_vector)
+            && [gs, bs, ms, vs].iter().all(|v| v.len() == c)
+        {
+            let output = batch_norm_inference_f32(xs, [n, c, h * w], gs, bs, ms, vs, epsilon, relu);
+            return flex_f32(output, dims);
+        }
+        let output = Flex::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        if relu { Flex::relu(output) } else { output }
+    }
+
     /// Anything but f32 NCHW input with matching per-channel parameters goes to burn's
     /// generic batch norm.
     fn batch_norm_train_fused(
@@ -448,6 +500,21 @@ impl<B: BatchNormBackend + BatchNormGradients> Backward<B, 3> for BatchNormBackw
 impl<B: BatchNormBackend + BatchNormGradients, C: CheckpointStrategy> BatchNormBackend
     for Autodiff<B, C>
 {
+    /// burn's generic batch norm, differentiable. Not reached through [`batch_norm`], which
+    /// runs the inference kernel on plain devices only.
+    fn batch_norm_inference_fused(
+        x: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        mean: FloatTensor<Self>,
+        variance: FloatTensor<Self>,
+        epsilon: f64,
+        relu: bool,
+    ) -> FloatTensor<Self> {
+        let output = Self::batch_norm(x, gamma, beta, mean, variance, epsilon);
+        if relu { Self::relu(output) } else { output }
+    }
+
     fn batch_norm_train_fused(
         x: FloatTensor<Self>,
         gamma: FloatTensor<Self>,

@@ -261,12 +261,60 @@ fn fused_batch_norm_gradients_match_burns_layer() {
     }
 }
 
+/// A layer at inference: running statistics that are not the initial zeros and ones.
+fn trained_batch_norm_layer(channels: usize, device: &Device) -> BatchNorm {
+    let mut norm = batch_norm_layer(channels, device);
+    let mean: Vec<f32> = values(channels, 10).iter().map(|v| 3.0 * v).collect();
+    let variance: Vec<f32> = values(channels, 11).iter().map(|v| 1.5 + v).collect();
+    norm.running_mean = burn::module::RunningState::new(Tensor::from_data(
+        TensorData::new(mean, [channels]),
+        device,
+    ));
+    norm.running_var = burn::module::RunningState::new(Tensor::from_data(
+        TensorData::new(variance, [channels]),
+        device,
+    ));
+    norm
+}
+
+#[test]
+fn fused_batch_norm_at_inference_matches_burns_layer() {
+    let device = Device::flex();
+    for dims in NORM_SHAPES {
+        for relu in [true, false] {
+            let norm = trained_batch_norm_layer(dims[1], &device);
+            let x = batch_norm_input(dims, &device);
+            let ours = batch_norm(&norm, x.clone(), relu);
+            let reference = norm.forward(x.clone());
+            let reference = if relu {
+                burn::tensor::activation::relu(reference)
+            } else {
+                reference
+            };
+            let what = format!("{dims:?} relu {relu}");
+            let [n, c, h, w] = dims;
+            let direct = batch_norm_inference_f32(
+                &to_vec(x),
+                [n, c, h * w],
+                &vector_values(norm.gamma.val()),
+                &vector_values(norm.beta.val()),
+                &vector_values(norm.running_mean.value()),
+                &vector_values(norm.running_var.value()),
+                norm.epsilon,
+                relu,
+            );
+            assert_eq!(to_vec(ours.clone()), direct, "{what}");
+            assert_close_values(&to_vec(ours), &to_vec(reference), 2e-5, &what);
+        }
+    }
+}
+
 #[test]
 #[allow(deprecated)]
-fn batch_norm_outside_training_is_burns_layer() {
+fn batch_norm_on_other_backends_is_burns_layer() {
     let dims = NORM_SHAPES[0];
-    for device in [Device::flex(), Device::ndarray()] {
-        let norm = batch_norm_layer(dims[1], &device);
+    for device in [Device::ndarray(), Device::ndarray().autodiff()] {
+        let norm = trained_batch_norm_layer(dims[1], &device);
         let x = batch_norm_input(dims, &device);
         let ours = batch_norm(&norm, x.clone(), true);
         let reference = burn::tensor::activation::relu(norm.forward(x));
