@@ -1,7 +1,9 @@
-//! A 3x3 convolution (stride 1, padding 1, no bias) for burn's flex CPU backend, forward and
-//! both gradients, plugged into burn through its backend-extension mechanism.
+//! CPU kernels for burn's flex backend, each with its backward step, plugged into burn through
+//! its backend-extension mechanism: a 3x3 convolution, batch norm with the ReLU after it, and
+//! 2x2 max pooling. Every other backend (ndarray, GPUs) keeps burn's own operations:
+//! [`conv3x3`], [`batch_norm`] and [`max_pool2x2`] pick.
 //!
-//! Why: burn 0.22 computes a convolution's weight gradient generically
+//! Why the convolution: burn 0.22 computes a convolution's weight gradient generically
 //! (`conv2d_weight_grad_no_groups` in burn-backend) as a convolution whose "kernel" is the whole
 //! output-gradient image and whose output is 3x3, and its input gradient through a transposed
 //! convolution. On flex both end up as many small, badly shaped matrix products. Here every
@@ -11,7 +13,9 @@
 //! - input gradient: the same kernel on `dy` with the weights transposed and flipped;
 //! - weight gradient: `dW[co, k] = Σ_images dy[co, p] · col(x)[k, p]ᵀ`.
 //!
-//! Every other backend (ndarray, GPUs) keeps burn's own convolution: [`conv3x3`] picks.
+//! Why batch norm and pooling: see `batch_norm.rs` and `pool.rs`; together they were a third of
+//! a training step on flex (transposed copies, one pass per element-wise operation, an i64
+//! index per pooled value).
 
 use burn::backend::autodiff::NodeId;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -42,9 +46,9 @@ pub use pool::{max_pool2x2_backward_f32, max_pool2x2_f32};
 
 static PROJECT_KERNEL: AtomicBool = AtomicBool::new(true);
 
-/// Whether [`conv3x3`], [`batch_norm`] and [`max_pool2x2`] use this crate's kernels on flex (the default) or
-/// burn's operations everywhere. Exists so that the speed benchmark can run both in one
-/// process.
+/// Whether [`conv3x3`], [`batch_norm`] and [`max_pool2x2`] use this crate's kernels on flex
+/// (the default) or burn's operations everywhere. Exists so that the speed benchmark can run
+/// both in one process.
 pub fn use_project_kernel(enabled: bool) {
     PROJECT_KERNEL.store(enabled, Ordering::Relaxed);
 }
