@@ -161,8 +161,9 @@ impl Compute {
         match (&self.backend, &self.adapter) {
             (Backend::Ndarray, _) => Some(
                 "the ndarray backend trains the default model at about 20 images/s on 2 cores, \
-                 about 30x slower than flex (576 images/s; `trainer bench`, README 'Backends'): \
-                 a budget buys almost no training. Use --backend flex unless you need ndarray"
+                 about 100x slower than flex (about 2,000 images/s; `trainer bench`, README \
+                 'Speed benchmark'): a budget buys almost no training. Use --backend flex \
+                 unless you need ndarray"
                     .into(),
             ),
             (Backend::Wgpu, Some(adapter)) if adapter.is_software() => Some(format!(
