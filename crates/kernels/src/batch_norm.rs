@@ -1,5 +1,6 @@
-//! Training-mode batch norm, optionally followed by ReLU, on plain NCHW f32 slices: the
-//! statistics in one pass, the output in a second, and the backward step in two more.
+//! Batch norm, optionally followed by ReLU, on plain NCHW f32 slices. In training: the batch
+//! statistics in one pass, the output in a second, and the backward step in two more; at
+//! inference (given statistics): one pass.
 //!
 //! burn's generic `batch_norm_train` (what flex runs) transposes the activation to
 //! `[channels, rest]` twice to take the mean and the variance, and then makes separate passes
