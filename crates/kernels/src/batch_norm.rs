@@ -357,3 +357,59 @@ pub fn batch_norm_train_backward_f32(
         });
     (x_grad, gamma_grad, beta_grad)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Mean and biased variance of each channel of `[n, c, hw]`, in f64, by the definition.
+    fn statistics(x: &[f32], [n, c, hw]: [usize; 3]) -> Vec<(f64, f64)> {
+        (0..c)
+            .map(|channel| {
+                let values: Vec<f64> = channel_planes(x, [n, c, hw], channel)
+                    .flatten()
+                    .map(|&v| f64::from(v))
+                    .collect();
+                let mean = values.iter().sum::<f64>() / values.len() as f64;
+                let variance =
+                    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / values.len() as f64;
+                (mean, variance)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn statistics_keep_their_precision_under_a_large_mean() {
+        // Values around 1000 that vary by about 0.01: E[x²] - E[x]² straight in f32 would
+        // cancel to noise; the shifted sums must not.
+        let dims @ [n, c, hw] = [8, 3, 49];
+        let x: Vec<f32> = (0..n * c * hw)
+            .map(|i| 1000.0 + ((i * 7919) % 101) as f32 * 2e-4 + (i % c) as f32)
+            .collect();
+        let result = batch_norm_train_f32(&x, dims, &[1.0; 3], &[0.0; 3], 1e-5, false);
+        for (channel, (mean, variance)) in statistics(&x, dims).into_iter().enumerate() {
+            let (ours_mean, ours_variance) = (result.mean[channel], result.variance[channel]);
+            assert!(
+                (f64::from(ours_mean) - mean).abs() <= 1e-4 * mean.abs(),
+                "channel {channel}: mean {ours_mean} vs {mean}"
+            );
+            assert!(
+                (f64::from(ours_variance) - variance).abs() <= 1e-3 * variance,
+                "channel {channel}: variance {ours_variance} vs {variance}"
+            );
+        }
+    }
+
+    #[test]
+    fn planes_not_a_multiple_of_the_lanes_are_summed_whole() {
+        // 7x7 planes: three full 16-lane chunks and a tail of one, as the last stage has.
+        let dims @ [n, c, hw] = [3, 2, 49];
+        let x: Vec<f32> = (0..n * c * hw).map(|i| (i % 13) as f32 - 6.0).collect();
+        let result = batch_norm_train_f32(&x, dims, &[1.0; 2], &[0.0; 2], 1e-5, true);
+        for (channel, (mean, variance)) in statistics(&x, dims).into_iter().enumerate() {
+            assert!((f64::from(result.mean[channel]) - mean).abs() < 1e-5);
+            assert!((f64::from(result.variance[channel]) - variance).abs() < 1e-4);
+        }
+        assert!(result.output.iter().all(|&v| v >= 0.0), "the ReLU ran");
+    }
+}
