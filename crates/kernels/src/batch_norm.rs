@@ -242,7 +242,7 @@ pub fn batch_norm_train_f32(
         .unzip();
     let params = channels(gamma, beta, &mean, &variance, epsilon);
     let mut output = vec![0.0f32; x.len()];
-    normalize(&mut output, x, c * hw, &params, relu);
+    normalize(&mut output, x, hw, &params, relu);
     BatchNormOutput {
         output,
         mean,
@@ -255,7 +255,7 @@ pub fn batch_norm_train_f32(
 #[allow(clippy::too_many_arguments)]
 pub fn batch_norm_inference_f32(
     x: &[f32],
-    [_, c, hw]: [usize; 3],
+    [_, _, hw]: [usize; 3],
     gamma: &[f32],
     beta: &[f32],
     mean: &[f32],
@@ -268,13 +268,13 @@ pub fn batch_norm_inference_f32(
     if output.is_empty() {
         return output;
     }
-    normalize(&mut output, x, c * hw, &params, relu);
+    normalize(&mut output, x, hw, &params, relu);
     output
 }
 
 /// `out = x * scale + shift` per channel (then the ReLU), image by image in parallel.
-fn normalize(output: &mut [f32], x: &[f32], image_len: usize, params: &[Channel], relu: bool) {
-    let hw = image_len / params.len().max(1);
+fn normalize(output: &mut [f32], x: &[f32], hw: usize, params: &[Channel], relu: bool) {
+    let image_len = params.len() * hw;
     output
         .par_chunks_mut(image_len)
         .zip(x.par_chunks(image_len))

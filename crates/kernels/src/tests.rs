@@ -22,7 +22,7 @@ fn tensor(dims: [usize; 4], seed: u32, device: &Device) -> Tensor<4> {
     )
 }
 
-fn to_vec(t: Tensor<4>) -> Vec<f32> {
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -31,11 +31,16 @@ fn to_vec(t: Tensor<4>) -> Vec<f32> {
 
 fn assert_close(ours: Tensor<4>, reference: Tensor<4>, what: &str) {
     assert_eq!(ours.dims(), reference.dims(), "{what}: shapes");
-    let (ours, reference) = (to_vec(ours), to_vec(reference));
+    assert_close_values(&to_vec(ours), &to_vec(reference), 2e-5, what);
+}
+
+/// Every element within `tolerance` times the reference's largest magnitude (at least 1).
+fn assert_close_values(ours: &[f32], reference: &[f32], tolerance: f32, what: &str) {
+    assert_eq!(ours.len(), reference.len(), "{what}: lengths");
     let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    for (i, (a, b)) in ours.iter().zip(&reference).enumerate() {
+    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
         assert!(
-            (a - b).abs() <= 2e-5 * scale,
+            (a - b).abs() <= tolerance * scale,
             "{what}[{i}]: {a} (project kernel) vs {b} (burn)"
         );
     }
@@ -127,30 +132,11 @@ fn other_dtypes_fall_back_to_burns_convolution_on_flex() {
     assert_eq!(to_vec(ours), to_vec(reference));
 }
 
-fn assert_close_values(ours: &[f32], reference: &[f32], tolerance: f32, what: &str) {
-    assert_eq!(ours.len(), reference.len(), "{what}: lengths");
-    let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
-    for (i, (a, b)) in ours.iter().zip(reference).enumerate() {
-        assert!(
-            (a - b).abs() <= tolerance * scale,
-            "{what}[{i}]: {a} (project kernel) vs {b} (burn)"
-        );
-    }
-}
-
-fn vector_values(t: Tensor<1>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32 after convert")
-}
-
 /// A batch norm layer whose parameters are not the identity: γ around 1, of both signs for
 /// one channel, β around 0.
 fn batch_norm_layer(channels: usize, device: &Device) -> BatchNorm {
     let mut norm = burn::nn::BatchNormConfig::new(channels).init(device);
-    let gamma: Vec<f32> = values(channels, 7).iter().map(|v| 1.0 + v).collect();
-    let mut gamma = gamma;
+    let mut gamma: Vec<f32> = values(channels, 7).iter().map(|v| 1.0 + v).collect();
     gamma[0] = -0.7;
     norm.gamma = burn::module::Param::from_tensor(Tensor::from_data(
         TensorData::new(gamma, [channels]),
@@ -202,8 +188,8 @@ fn fused_batch_norm_matches_burns_layer_forward_and_running_statistics() {
             let direct = batch_norm_train_f32(
                 &to_vec(x.inner()),
                 [n, c, h * w],
-                &vector_values(norm.gamma.val().inner()),
-                &vector_values(norm.beta.val().inner()),
+                &to_vec(norm.gamma.val().inner()),
+                &to_vec(norm.beta.val().inner()),
                 norm.epsilon,
                 relu,
             );
@@ -219,8 +205,8 @@ fn fused_batch_norm_matches_burns_layer_forward_and_running_statistics() {
                 (&norm.running_var, &reference_norm.running_var, "variance"),
             ] {
                 assert_close_values(
-                    &vector_values(running.value_sync()),
-                    &vector_values(reference_running.value_sync()),
+                    &to_vec(running.value_sync()),
+                    &to_vec(reference_running.value_sync()),
                     2e-5,
                     &format!("running {name} {what}"),
                 );
@@ -247,8 +233,8 @@ fn fused_batch_norm_gradients_match_burns_layer() {
                 };
                 let grads = (y * upstream.clone()).sum().backward();
                 let dx = to_vec(x.grad(&grads).expect("x is tracked"));
-                let dgamma = vector_values(norm.gamma.grad(&grads).expect("gamma is tracked"));
-                let dbeta = vector_values(norm.beta.grad(&grads).expect("beta is tracked"));
+                let dgamma = to_vec(norm.gamma.grad(&grads).expect("gamma is tracked"));
+                let dbeta = to_vec(norm.beta.grad(&grads).expect("beta is tracked"));
                 (dx, dgamma, dbeta)
             };
             let ours = gradients(true);
@@ -296,10 +282,10 @@ fn fused_batch_norm_at_inference_matches_burns_layer() {
             let direct = batch_norm_inference_f32(
                 &to_vec(x),
                 [n, c, h * w],
-                &vector_values(norm.gamma.val()),
-                &vector_values(norm.beta.val()),
-                &vector_values(norm.running_mean.value()),
-                &vector_values(norm.running_var.value()),
+                &to_vec(norm.gamma.val()),
+                &to_vec(norm.beta.val()),
+                &to_vec(norm.running_mean.value()),
+                &to_vec(norm.running_var.value()),
                 norm.epsilon,
                 relu,
             );
