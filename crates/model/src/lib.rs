@@ -137,6 +137,15 @@ impl CnnConfig {
         })
     }
 
+    /// The same network with every stage's channels scaled by `factor` (rounded, at least 1).
+    pub fn widened(&self, factor: f64) -> CnnConfig {
+        let mut wide = self.clone();
+        for stage in &mut wide.stages {
+            stage.channels = ((stage.channels as f64 * factor).round() as usize).max(1);
+        }
+        wide
+    }
+
     /// Multiply-accumulates of one forward pass of one image, for throughput estimates.
     pub fn forward_macs(&self) -> u64 {
         let mut side = self.input_side as u64;

@@ -90,6 +90,9 @@ pub struct JobOptions {
     pub training: TrainConfig,
     /// Whether to search (decided by the budget under `auto`).
     pub search: SearchMode,
+    /// The width factor the user gave `model` (`--width`); `None` lets the budget widen the
+    /// single model (see [`crate::recipe::auto_width`]).
+    pub width: Option<f64>,
 }
 
 pub struct JobOutcome {
@@ -527,7 +530,8 @@ pub fn run_job(
     if !resumed {
         spec.search = match plan_for(&options, &spec, &device, data.train.len()) {
             Plan::Single { reason } => {
-                observer.note(&format!("plan: train one model ({reason})"));
+                let width = choose_width(&options, &mut spec, &device, data.train.len());
+                observer.note(&format!("plan: train one model ({reason}); {width}"));
                 None
             }
             Plan::Search(plan) => {
@@ -732,6 +736,35 @@ fn plan_for(options: &JobOptions, spec: &RunSpec, device: &Device, train_images:
         (&spec.model, &spec.training),
         spec.seed,
     )
+}
+
+/// Widens the single model as `--width` or the budget says; returns the plan's words for it.
+fn choose_width(
+    options: &JobOptions,
+    spec: &mut RunSpec,
+    device: &Device,
+    train_images: usize,
+) -> String {
+    if let Some(factor) = options.width {
+        return format!("width {factor} (--width)");
+    }
+    let budget = spec.budget_seconds;
+    if budget < crate::search::AUTO_MIN_SECONDS {
+        return format!(
+            "width 1: budgets under {} are not measured for a wider model",
+            format_duration(Duration::from_secs_f64(crate::search::AUTO_MIN_SECONDS))
+        );
+    }
+    let base = spec.model.clone();
+    let batch = spec.training.batch_size;
+    let choice = crate::recipe::auto_width(|factor| {
+        crate::bench::training_images_per_second(device, &base.widened(factor), batch)
+            .ok()
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| budget * rate / train_images as f64)
+    });
+    spec.model = base.widened(choice.factor);
+    choice.describe()
 }
 
 #[allow(clippy::too_many_arguments)]

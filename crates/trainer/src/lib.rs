@@ -10,6 +10,7 @@ pub mod evaluate;
 pub mod job;
 pub mod predict;
 pub mod progress;
+pub mod recipe;
 pub mod reporting;
 pub mod schedule;
 pub mod search;

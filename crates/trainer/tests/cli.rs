@@ -281,6 +281,7 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     let work = tempfile::tempdir().unwrap();
     let mut first = synthetic_trainer(work.path());
     first.args(["--budget", "25s", "--run-name", "res"]);
+    first.args(["--random-erasing", "0.25", "--width", "0.5"]);
     let (out, interrupted) = interrupt_once_written(
         first,
         &work.path().join("models/res/checkpoint/state.json"),
@@ -317,6 +318,17 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     let card = json(&work.path().join("models/res/model.json"));
     assert_eq!(card["resumed"], true);
     assert_eq!(card["budget"], "25s", "a resumed run keeps its own budget");
+    assert_eq!(
+        card["training"]["augmentation"]["random_erasing"], 0.25,
+        "a resumed run keeps its own recipe"
+    );
+    let channels: Vec<u64> = card["model"]["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["channels"].as_u64().unwrap())
+        .collect();
+    assert_eq!(channels, [8, 32, 64], "the default model at --width 0.5");
     assert_eq!(card["stop_reason"], "budget_reached");
     let total = card["training_seconds"].as_f64().unwrap();
     assert!(
@@ -350,6 +362,14 @@ fn bad_flags_and_bad_data_fail_with_clear_messages() {
     fails_with(run(&["--budget", "soon"]), &["\"soon\"", "1h30m"]);
     fails_with(run(&["--budget", "0s"]), &["longer than zero"]);
     fails_with(run(&["--backend", "tpu"]), &["tpu", "flex"]);
+    fails_with(
+        run(&["--random-erasing", "1.5", "--budget", "5s"]),
+        &["--random-erasing", "1.5", "between 0 and 1"],
+    );
+    fails_with(
+        run(&["--width", "0", "--budget", "5s"]),
+        &["--width", "between 0.25 and 8", "got 0"],
+    );
     fails_with(
         run(&["--run-name", "../escape", "--budget", "5s"]),
         &["invalid run name"],
