@@ -43,7 +43,7 @@ pub const MIN_RUNG_EPOCHS: f64 = 0.5;
 /// better: 93.73% against 94.32% (validation 94.48% against 94.69%), no ensemble joined.
 /// The threshold is set well above that hour; where the search starts to win was not
 /// measured (README, "Large budgets"). Since the fused kernels the hour buys ~148 epochs
-/// here, and the few steps that measure the speed can read 10% fast: 200 keeps the hour on
+/// here, and the few steps that measure the speed can read 15% fast: 200 keeps the hour on
 /// one model.
 pub const AUTO_MIN_EPOCHS: f64 = 200.0;
 /// Budgets below this never search under `auto`, and are not even measured for it.
