@@ -92,6 +92,30 @@ fn label_position(runs: &[RunPoint], i: usize) -> (HPos, VPos) {
     )
 }
 
+/// Each run's label, or `None` where an earlier run's label already names it: runs that land
+/// on the same spot (same time to a few percent, same accuracy as printed) share one label
+/// instead of printing over each other.
+fn shared_labels(runs: &[RunPoint]) -> Vec<Option<String>> {
+    let printed = |r: &RunPoint| format!("{:.1}%", r.accuracy * 100.0);
+    let same_spot = |a: &RunPoint, b: &RunPoint| {
+        printed(a) == printed(b)
+            && (a.training_seconds.max(1.0).ln() - b.training_seconds.max(1.0).ln()).abs() < 0.05
+    };
+    (0..runs.len())
+        .map(|i| {
+            if runs[..i].iter().any(|r| same_spot(r, &runs[i])) {
+                return None;
+            }
+            let names: Vec<&str> = runs[i..]
+                .iter()
+                .filter(|r| same_spot(r, &runs[i]))
+                .map(|r| r.name.as_str())
+                .collect();
+            Some(format!("{} {}", names.join(", "), printed(&runs[i])))
+        })
+        .collect()
+}
+
 /// Moves labels apart vertically (in pixels, sorted top to bottom) so none overlaps the one
 /// above it.
 fn spread(mut ys: Vec<i32>, gap: i32) -> Vec<i32> {
@@ -172,15 +196,17 @@ impl Chart for Runs {
                 .legend(move |(x, y)| TriangleMarker::new((x + 8, y), 7, colour.filled()));
         }
         let blue = PALETTE[2];
+        let labels = shared_labels(&self.runs);
         for (i, point) in self.runs.iter().enumerate() {
             let at = ((point.training_seconds / 60.0).max(0.1), point.accuracy);
             let (horizontal, vertical) = label_position(&self.runs, i);
             chart
                 .draw_series([Circle::new(at, 6, blue.filled())])
                 .map_err(err)?;
+            let Some(label) = &labels[i] else { continue };
             chart
                 .draw_series([Text::new(
-                    format!("{} {:.1}%", point.name, point.accuracy * 100.0),
+                    label.clone(),
                     at,
                     (FONT, 13)
                         .into_font()
@@ -265,6 +291,32 @@ mod tests {
             assert!(svg.contains(text), "{text} missing");
         }
         assert_png(&stem, CHART_SIZE);
+    }
+
+    #[test]
+    fn runs_on_the_same_spot_share_one_label() {
+        let run = |name: &str, seconds: f64, accuracy: f64| RunPoint {
+            name: name.into(),
+            training_seconds: seconds,
+            accuracy,
+        };
+        let runs = [
+            run("reference-1h", 3598.4, 0.9413),
+            run("width-1h", 3598.0, 0.9438),
+            run("erasing-1h", 3598.0, 0.9413),
+            run("search-1h", 3599.4, 0.9373),
+            run("other-20m", 1198.6, 0.9413),
+        ];
+        assert_eq!(
+            shared_labels(&runs),
+            [
+                Some("reference-1h, erasing-1h 94.1%".to_string()),
+                Some("width-1h 94.4%".to_string()),
+                None,
+                Some("search-1h 93.7%".to_string()),
+                Some("other-20m 94.1%".to_string()),
+            ]
+        );
     }
 
     #[test]
