@@ -70,14 +70,13 @@ fn trim(v: f64) -> String {
 /// left of its point when a later run is near enough for the text to run into it, below its
 /// point when a run at about the same time sits just above it; else above and to the right.
 fn label_position(runs: &[RunPoint], i: usize) -> (HPos, VPos) {
-    let time = |r: &RunPoint| r.training_seconds.max(1.0).ln();
     let me = &runs[i];
     let near = |r: &RunPoint, span: f64, points: f64| {
-        (r.accuracy - me.accuracy).abs() < points && (time(r) - time(me)).abs() < span
+        (r.accuracy - me.accuracy).abs() < points && (log_time(r) - log_time(me)).abs() < span
     };
     let later_neighbour = runs
         .iter()
-        .any(|r| time(r) > time(me) + 0.2 && near(r, 1.2, 0.015));
+        .any(|r| log_time(r) > log_time(me) + 0.2 && near(r, 1.2, 0.015));
     let just_above = runs
         .iter()
         .enumerate()
@@ -92,14 +91,18 @@ fn label_position(runs: &[RunPoint], i: usize) -> (HPos, VPos) {
     )
 }
 
+/// Where a run sits on the chart's logarithmic time axis.
+fn log_time(run: &RunPoint) -> f64 {
+    run.training_seconds.max(1.0).ln()
+}
+
 /// Each run's label, or `None` where an earlier run's label already names it: runs that land
 /// on the same spot (same time to a few percent, same accuracy as printed) share one label
 /// instead of printing over each other.
 fn shared_labels(runs: &[RunPoint]) -> Vec<Option<String>> {
     let printed = |r: &RunPoint| format!("{:.1}%", r.accuracy * 100.0);
     let same_spot = |a: &RunPoint, b: &RunPoint| {
-        printed(a) == printed(b)
-            && (a.training_seconds.max(1.0).ln() - b.training_seconds.max(1.0).ln()).abs() < 0.05
+        printed(a) == printed(b) && (log_time(a) - log_time(b)).abs() < 0.05
     };
     (0..runs.len())
         .map(|i| {

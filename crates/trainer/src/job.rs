@@ -722,13 +722,8 @@ struct Trained {
 fn plan_for(options: &JobOptions, spec: &RunSpec, device: &Device, train_images: usize) -> Plan {
     let budget = spec.budget_seconds;
     let epoch_seconds = crate::search::needs_speed(options.search, budget)
-        .then(|| {
-            crate::bench::training_images_per_second(device, &spec.model, spec.training.batch_size)
-                .ok()
-        })
-        .flatten()
-        .filter(|rate| *rate > 0.0)
-        .map(|rate| train_images as f64 / rate);
+        .then(|| epoch_seconds(device, &spec.model, spec.training.batch_size, train_images))
+        .flatten();
     crate::search::decide(
         options.search,
         budget,
@@ -736,6 +731,14 @@ fn plan_for(options: &JobOptions, spec: &RunSpec, device: &Device, train_images:
         (&spec.model, &spec.training),
         spec.seed,
     )
+}
+
+/// Seconds per epoch of `model` on `device`, from a few timed steps; `None` if they failed.
+fn epoch_seconds(device: &Device, model: &CnnConfig, batch: usize, images: usize) -> Option<f64> {
+    crate::bench::training_images_per_second(device, model, batch)
+        .ok()
+        .filter(|rate| *rate > 0.0)
+        .map(|rate| images as f64 / rate)
 }
 
 /// Widens the single model as `--width` or the budget says; returns the plan's words for it.
@@ -758,10 +761,7 @@ fn choose_width(
     let base = spec.model.clone();
     let batch = spec.training.batch_size;
     let choice = crate::recipe::auto_width(|factor| {
-        crate::bench::training_images_per_second(device, &base.widened(factor), batch)
-            .ok()
-            .filter(|rate| *rate > 0.0)
-            .map(|rate| budget * rate / train_images as f64)
+        epoch_seconds(device, &base.widened(factor), batch, train_images).map(|e| budget / e)
     });
     spec.model = base.widened(choice.factor);
     choice.describe()

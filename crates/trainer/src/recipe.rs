@@ -5,8 +5,9 @@
 //! hour), and more regularisation did not move it (random erasing 0.5 over 144 epochs: 94.13%
 //! again). What an hour can buy instead is a wider model trained for fewer epochs.
 
-/// Widths the plan chooses from, as factors on the default model's channels, widest first.
-pub const AUTO_WIDTHS: [f64; 2] = [1.5, 1.0];
+/// Wider models the plan considers, as factors on the default model's channels, widest
+/// first; the default width (1) is what it falls back to.
+pub const WIDER_WIDTHS: [f64; 1] = [1.5];
 /// The plan takes the widest model that still trains this many epochs in the budget: past
 /// ~50 epochs the default model has nothing left to learn from more time.
 pub const WIDE_MIN_EPOCHS: f64 = 60.0;
@@ -40,12 +41,12 @@ impl WidthChoice {
     }
 }
 
-/// The widest of [`AUTO_WIDTHS`] that `epochs_at(factor)` (the budget's epochs at that width,
+/// The widest of [`WIDER_WIDTHS`] that `epochs_at(factor)` (the budget's epochs at that width,
 /// `None` if it could not be measured) puts at [`WIDE_MIN_EPOCHS`] or more; the default width
-/// when none does. Only the wider widths are measured, widest first.
+/// when none does.
 pub fn auto_width(mut epochs_at: impl FnMut(f64) -> Option<f64>) -> WidthChoice {
     let mut wider_epochs = None;
-    for &factor in AUTO_WIDTHS.iter().filter(|&&f| f > 1.0) {
+    for &factor in &WIDER_WIDTHS {
         match epochs_at(factor) {
             Some(e) if e >= WIDE_MIN_EPOCHS => {
                 return WidthChoice {
