@@ -99,9 +99,11 @@ pub struct EpochRecord {
     pub steps: u64,
     pub elapsed_seconds: f64,
     pub learning_rate: f64,
+    /// Mean training loss over the steps since the previous pass.
     pub train_loss: f64,
     pub validation_loss: f64,
     pub validation_accuracy: f64,
+    /// Images per second of training compute over the steps since the previous pass.
     pub train_images_per_second: f64,
     /// The data pipeline since the previous pass, per training step: time the worker thread
     /// spent building a batch, and time the training loop waited for one (0 when the worker
@@ -114,10 +116,16 @@ pub struct EpochRecord {
     pub step_ms: f64,
 }
 
-/// Where the training loop's time went since the last validation pass.
+/// The training since the last validation pass: what the next pass's record reports. One
+/// window for every figure, so that a pass right after an epoch boundary (no step yet in the
+/// new epoch) still reports the steps that led to it.
 #[derive(Debug, Default)]
 struct PipelineClock {
+    /// Batches fetched (a batch fetched at the deadline is not trained).
     steps: u32,
+    trained_steps: u32,
+    images: u64,
+    loss_sum: f64,
     /// The worker's time building batches (in parallel with `compute`, on the other core).
     build: Duration,
     /// The loop's time blocked waiting for a batch.
@@ -129,6 +137,14 @@ struct PipelineClock {
 impl PipelineClock {
     fn per_step_ms(&self, total: Duration) -> f64 {
         total.as_secs_f64() * 1000.0 / f64::from(self.steps.max(1))
+    }
+
+    fn mean_loss(&self) -> f64 {
+        self.loss_sum / f64::from(self.trained_steps.max(1))
+    }
+
+    fn images_per_second(&self) -> f64 {
+        self.images as f64 / self.compute.as_secs_f64().max(1e-9)
     }
 }
 
@@ -305,7 +321,6 @@ impl Session<'_> {
         };
         let mut step_seconds = 0.0f64;
         let mut stop = None;
-        let mut since_validation = 0u64;
         let mut last_validation_at = state.history.last().map_or(0.0, |r| r.elapsed_seconds);
         let mut last_lr = cfg.schedule.at(0.0);
         let mut pipeline = PipelineClock::default();
@@ -327,8 +342,6 @@ impl Session<'_> {
                 epoch as u64,
             );
             let (mut loss_sum, mut loss_count) = (0.0f64, 0usize);
-            let mut epoch_train_time = Duration::ZERO;
-            let mut epoch_images = 0u64;
             let mut stream = stream.enumerate();
             loop {
                 let wait_start = Instant::now();
@@ -382,12 +395,12 @@ impl Session<'_> {
                 } else {
                     (0.8 * step_seconds + 0.2 * took.as_secs_f64()).max(took.as_secs_f64() * 0.5)
                 };
-                epoch_train_time += took;
                 pipeline.compute += took;
-                epoch_images += n as u64;
+                pipeline.trained_steps += 1;
+                pipeline.images += n as u64;
+                pipeline.loss_sum += loss_value;
                 state.steps += 1;
                 state.images_seen += n as u64;
-                since_validation += 1;
                 last_lr = lr;
                 loss_sum += loss_value;
                 loss_count += 1;
@@ -406,12 +419,6 @@ impl Session<'_> {
             if epoch_done {
                 state.next_epoch += 1;
             }
-            let throughput = epoch_images as f64 / epoch_train_time.as_secs_f64().max(1e-9);
-            let mean_loss = if loss_count > 0 {
-                loss_sum / loss_count as f64
-            } else {
-                f64::NAN
-            };
             // A pass between epochs must leave time for the final one at the deadline, and
             // passes are spaced at least 1/25 of the budget apart so that short epochs in a
             // long budget do not spend a large share of it on validation.
@@ -420,7 +427,7 @@ impl Session<'_> {
             let spaced = now - last_validation_at >= budget.as_secs_f64() / 25.0;
             let last_epoch = cfg.max_epochs.is_some_and(|m| state.next_epoch >= m);
             let validate_now =
-                since_validation > 0 && (!epoch_done || last_epoch || (room && spaced));
+                pipeline.trained_steps > 0 && (!epoch_done || last_epoch || (room && spaced));
             if !validate_now {
                 continue 'epochs;
             }
@@ -428,7 +435,6 @@ impl Session<'_> {
             self.observer.validation_started();
             let (predictions, seconds) = self.validate(&model);
             state.validation_seconds = state.validation_seconds.max(seconds);
-            since_validation = 0;
             last_validation_at = elapsed().as_secs_f64();
             let (validation_loss, validation_accuracy) =
                 (predictions.loss(), predictions.accuracy());
@@ -438,10 +444,10 @@ impl Session<'_> {
                 steps: state.steps,
                 elapsed_seconds: elapsed().as_secs_f64(),
                 learning_rate: last_lr,
-                train_loss: mean_loss,
+                train_loss: pipeline.mean_loss(),
                 validation_loss,
                 validation_accuracy,
-                train_images_per_second: throughput,
+                train_images_per_second: pipeline.images_per_second(),
                 data_build_ms_per_step: pipeline.per_step_ms(pipeline.build),
                 data_wait_ms_per_step: pipeline.per_step_ms(pipeline.wait),
                 step_ms: pipeline.per_step_ms(pipeline.compute),
@@ -555,5 +561,81 @@ impl Session<'_> {
             false,
         );
         start.elapsed().as_secs_f64() * self.data.validation.len() as f64 / sample.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use model::StageConfig;
+
+    /// Asks to stop after the last step of the first epoch: the loop then sees the request at
+    /// the first step of the second epoch, before training it.
+    struct StopAtEpochEnd<'a>(&'a AtomicBool);
+
+    impl TrainObserver for StopAtEpochEnd<'_> {
+        fn step(&mut self, progress: &StepProgress) {
+            if progress.step_in_epoch == progress.steps_in_epoch {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+    }
+
+    #[test]
+    fn a_pass_after_an_epoch_boundary_reports_the_steps_before_it() {
+        let images = 48;
+        let data = TrainData {
+            images: Arc::new(fmnist::Images {
+                count: images,
+                pixels: (0..images * fmnist::PIXELS)
+                    .map(|i| (i % 251) as u8)
+                    .collect(),
+            }),
+            labels: Arc::new((0..images).map(|i| (i % 10) as u8).collect()),
+            train: (0..32).collect(),
+            validation: (32..images).collect(),
+        };
+        let model_config = CnnConfig {
+            stages: vec![StageConfig {
+                channels: 4,
+                convs: 1,
+            }],
+            ..CnnConfig::default()
+        };
+        let config = TrainConfig {
+            batch_size: 8,
+            eval_batch_size: 16,
+            ..TrainConfig::default()
+        };
+        let stop = AtomicBool::new(false);
+        let mut observer = StopAtEpochEnd(&stop);
+        let outcome = Session {
+            model_config: &model_config,
+            config: &config,
+            seed: 1,
+            // Long enough that no pass is due at the end of the first epoch.
+            budget: Duration::from_secs(3600),
+            data: &data,
+            device: &Device::flex(),
+            stop: &stop,
+            observer: &mut observer,
+            checkpoints: None,
+        }
+        .run(None)
+        .expect("trains");
+        assert_eq!(outcome.stop_reason, StopReason::Interrupted);
+        let [record] = outcome.state.history.as_slice() else {
+            panic!("one pass expected: {:?}", outcome.state.history);
+        };
+        assert_eq!((record.epoch, record.steps), (2, 4));
+        assert!(
+            record.train_loss.is_finite() && record.train_loss > 0.0,
+            "{record:?}"
+        );
+        assert!(record.train_images_per_second > 0.0, "{record:?}");
+        // NaN would be written as null, and the saved card could not be read back.
+        let json = serde_json::to_string(record).expect("serialises");
+        let back: EpochRecord = serde_json::from_str(&json).expect("reads back");
+        assert_eq!(&back, record);
     }
 }
