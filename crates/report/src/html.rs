@@ -62,7 +62,7 @@ pub fn render_run_html(
             .collect();
         let _ = writeln!(
             body,
-            "<h2>Search: the chosen model and why</h2>\n<ul>\n{}\n</ul>",
+            "<h2>Trainings: the chosen model and why</h2>\n<ul>\n{}\n</ul>",
             items.join("\n")
         );
     }

@@ -169,8 +169,8 @@ pub const RUN_CHARTS: [ReportChart; 8] = [
     },
     ReportChart {
         stem: "trials",
-        title: "Search trials",
-        caption: "A search run: validation accuracy of every trial and final training against the time it ended, by successive-halving rung; circled: the models in the saved model (trials.csv lists them all).",
+        title: "Trainings of the run",
+        caption: "A run of several trainings (a search, or copies of one model): validation accuracy of every trial and final training against the time it ended, by successive-halving rung; circled: the models in the saved model (trials.csv lists them all).",
     },
     ReportChart {
         stem: "confusion_matrix",
@@ -329,7 +329,7 @@ pub fn render_markdown(
     let _ = writeln!(out, "{}\n", run.headline());
     let search = run.search_explanation();
     if !search.is_empty() {
-        let _ = writeln!(out, "## Search: the chosen model and why\n");
+        let _ = writeln!(out, "## Trainings: the chosen model and why\n");
         for line in search {
             let _ = writeln!(out, "- {line}");
         }
@@ -452,7 +452,7 @@ mod tests {
         let md = render_markdown(&reference, &run, &[]);
         assert!(
             md.contains(
-                "## Search: the chosen model and why\n\n- 13 trials by successive halving.\n- Ensemble of 2 models.\n"
+                "## Trainings: the chosen model and why\n\n- 13 trials by successive halving.\n- Ensemble of 2 models.\n"
             ),
             "{md}"
         );

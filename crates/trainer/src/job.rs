@@ -8,7 +8,7 @@ use crate::backend::Compute;
 use crate::budget::format_duration;
 use crate::evaluate::{MirrorChoice, predict};
 use crate::reporting::{write_index, write_report};
-use crate::search::{Plan, SearchMode, SearchSummary, StageKind, TrialRecord};
+use crate::search::{Plan, SearchMode, SearchPlan, SearchSummary, StageKind, TrialRecord};
 use crate::stages::Stages;
 use crate::train::{
     EpochRecord, Session, StopReason, TrainConfig, TrainData, TrainError, TrainObserver,
@@ -531,8 +531,35 @@ pub fn run_job(
         spec.search = match plan_for(&options, &spec, &device, data.train.len()) {
             Plan::Single { reason } => {
                 let width = choose_width(&options, &mut spec, &device, data.train.len());
-                observer.note(&format!("plan: train one model ({reason}); {width}"));
-                None
+                // `--search off` promises one model.
+                let copies = match (options.search, width.epoch_seconds) {
+                    (SearchMode::Auto, Some(epoch_seconds)) if width.copies > 1 => {
+                        Some(SearchPlan::copies(
+                            spec.budget_seconds,
+                            epoch_seconds,
+                            &spec.model,
+                            &spec.training,
+                            width.copies,
+                        ))
+                    }
+                    _ => None,
+                };
+                match copies {
+                    Some(plan) => {
+                        observer.note(&format!("plan: no search ({reason}); {}", width.words));
+                        for line in plan.describe() {
+                            observer.note(&line);
+                        }
+                        Some(plan)
+                    }
+                    None => {
+                        observer.note(&format!(
+                            "plan: train one model ({reason}); {}",
+                            width.words
+                        ));
+                        None
+                    }
+                }
             }
             Plan::Search(plan) => {
                 for line in plan.describe() {
@@ -741,22 +768,37 @@ fn epoch_seconds(device: &Device, model: &CnnConfig, batch: usize, images: usize
         .map(|rate| images as f64 / rate)
 }
 
-/// Widens the single model as `--width` or the budget says; returns the plan's words for it.
+/// The model the plan without a search trains: its width, and how many copies share the
+/// budget.
+struct WidthPlan {
+    /// The plan's words for it.
+    words: String,
+    copies: usize,
+    /// The chosen model's measured epoch time, when it was measured.
+    epoch_seconds: Option<f64>,
+}
+
+/// Widens the single model as `--width` or the budget says.
 fn choose_width(
     options: &JobOptions,
     spec: &mut RunSpec,
     device: &Device,
     train_images: usize,
-) -> String {
+) -> WidthPlan {
+    let fixed = |words: String| WidthPlan {
+        words,
+        copies: 1,
+        epoch_seconds: None,
+    };
     if let Some(factor) = options.width {
-        return format!("width {factor} (--width)");
+        return fixed(format!("width {factor} (--width)"));
     }
     let budget = spec.budget_seconds;
     if budget < crate::search::AUTO_MIN_SECONDS {
-        return format!(
+        return fixed(format!(
             "width 1: budgets under {} are not measured for a wider model",
             format_duration(Duration::from_secs_f64(crate::search::AUTO_MIN_SECONDS))
-        );
+        ));
     }
     let base = spec.model.clone();
     let batch = spec.training.batch_size;
@@ -764,7 +806,11 @@ fn choose_width(
         epoch_seconds(device, &base.widened(factor), batch, train_images).map(|e| budget / e)
     });
     spec.model = base.widened(choice.factor);
-    choice.describe()
+    WidthPlan {
+        words: choice.describe(),
+        copies: choice.copies(),
+        epoch_seconds: choice.epochs.map(|e| budget / e.max(1e-9)),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

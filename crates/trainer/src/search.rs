@@ -169,11 +169,13 @@ pub struct Rung {
 }
 
 /// What a search run will do, fixed before its first trial and saved with the run (a resumed
-/// run follows the same plan).
+/// run follows the same plan). Without rungs it is no search: copies of one model, each with
+/// its own seed, averaged when that wins on VALIDATION ([`SearchPlan::copies`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SearchPlan {
     pub budget_seconds: f64,
-    /// The default model's measured epoch time on this machine and backend.
+    /// The base model's measured epoch time on this machine and backend (the default model
+    /// for a search, the copied model otherwise).
     pub default_epoch_seconds: f64,
     pub rungs: Vec<Rung>,
     pub finalists: usize,
@@ -222,6 +224,34 @@ impl SearchPlan {
         }
     }
 
+    /// No search: `copies` trainings of one model and recipe, the budget shared equally, each
+    /// with its own seed so that they err on different images; the ensemble choice then
+    /// averages them when that wins on VALIDATION. `epoch_seconds` is that model's.
+    pub fn copies(
+        budget_seconds: f64,
+        epoch_seconds: f64,
+        model: &CnnConfig,
+        training: &TrainConfig,
+        copies: usize,
+    ) -> Self {
+        let copies = copies.max(1);
+        Self {
+            budget_seconds,
+            default_epoch_seconds: epoch_seconds,
+            rungs: Vec::new(),
+            finalists: copies,
+            final_seconds_each: budget_seconds / copies as f64,
+            candidates: vec![
+                Candidate {
+                    id: 0,
+                    model: model.clone(),
+                    training: training.clone(),
+                };
+                copies
+            ],
+        }
+    }
+
     pub fn trial_count(&self) -> usize {
         self.rungs.iter().map(|r| r.trials).sum()
     }
@@ -229,6 +259,14 @@ impl SearchPlan {
     /// The plan in a few lines, printed before training starts.
     pub fn describe(&self) -> Vec<String> {
         let epochs = |s: f64| s / self.default_epoch_seconds.max(1e-9);
+        if self.rungs.is_empty() {
+            return vec![format!(
+                "plan: {} trainings of this model, each with its own seed, for ~{} (~{:.0} epochs) each, then their average if it wins on validation",
+                self.finalists,
+                format_duration(Duration::from_secs_f64(self.final_seconds_each)),
+                epochs(self.final_seconds_each)
+            )];
+        }
         let mut lines = vec![format!(
             "plan: search ({} trials by successive halving in {}, then {} trained for ~{}{}, then an ensemble if it wins on validation); the default model takes {:.1}s per epoch here",
             self.trial_count(),
@@ -692,11 +730,18 @@ fn explain(records: &[TrialRecord], members: &[String], single: f64, ensemble: f
         .filter(|r| r.kind == StageKind::Trial)
         .count();
     let find = |name: &str| records.iter().find(|r| r.name == name);
-    let mut lines = vec![format!(
-        "{trials} trials by successive halving, then {} final training{}; every choice made on VALIDATION.",
-        records.len() - trials,
-        if records.len() - trials == 1 { "" } else { "s" }
-    )];
+    let finals = records.len() - trials;
+    let mut lines = vec![if trials == 0 {
+        format!(
+            "No search: {finals} training{} of one model, each with its own seed; every choice made on VALIDATION.",
+            if finals == 1 { "" } else { "s" }
+        )
+    } else {
+        format!(
+            "{trials} trials by successive halving, then {finals} final training{}; every choice made on VALIDATION.",
+            if finals == 1 { "" } else { "s" }
+        )
+    }];
     if let Some(best) = members.first().and_then(|n| find(n)) {
         lines.push(format!(
             "Best single model: {} ({}), {:.2}% on validation after {:.1} epochs in {}.",
@@ -937,6 +982,38 @@ mod tests {
         assert_eq!(fake.saved.len(), out.records.len());
         assert!(!out.summary.members.is_empty());
         assert!(out.summary.ensemble_validation_accuracy >= out.summary.single_validation_accuracy);
+    }
+
+    #[test]
+    fn copies_train_one_model_with_their_own_seeds_and_are_averaged_when_that_wins() {
+        let (m, t) = base();
+        let plan = SearchPlan::copies(3600.0, 48.0, &m, &t, 2);
+        assert_eq!(plan.trial_count(), 0);
+        let described = plan.describe();
+        assert!(
+            described[0].contains("2 trainings") && described[0].contains("~38 epochs"),
+            "{described:?}"
+        );
+        let mut fake = Fake::new();
+        let out = run_search(&plan, 42, Vec::new(), &mut fake).unwrap();
+        let trained: Vec<(&str, usize, f64)> = fake
+            .trained
+            .iter()
+            .map(|(n, id, s)| (n.as_str(), *id, *s))
+            .collect();
+        assert_eq!(trained, [("final-1", 0, 1800.0), ("final-2", 0, 1800.0)]);
+        assert_ne!(out.records[0].seed, out.records[1].seed);
+        // The fake's two copies err on different images: their average wins.
+        assert_eq!(out.summary.members.len(), 2);
+        assert!(
+            out.summary.ensemble_validation_accuracy
+                >= out.summary.single_validation_accuracy + MIN_ENSEMBLE_GAIN
+        );
+        assert!(
+            out.summary.explanation[0].starts_with("No search: 2 trainings of one model"),
+            "{:?}",
+            out.summary.explanation
+        );
     }
 
     #[test]

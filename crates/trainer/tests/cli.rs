@@ -730,7 +730,7 @@ fn a_search_records_its_trials_and_resumes_without_redoing_them() {
     );
     assert!(report.join("trials.svg").is_file());
     let page = std::fs::read_to_string(report.join("index.html")).unwrap();
-    assert!(page.contains("Search: the chosen model and why"));
+    assert!(page.contains("Trainings: the chosen model and why"));
     let metrics = json(&report.join("metrics.json"));
     assert!(metrics["accuracy"].as_f64().unwrap() > 0.8, "{metrics}");
 
