@@ -544,22 +544,16 @@ pub fn run_job(
                     }
                     _ => None,
                 };
-                match copies {
-                    Some(plan) => {
-                        observer.note(&format!("plan: no search ({reason}); {}", width.words));
-                        for line in plan.describe() {
-                            observer.note(&line);
-                        }
-                        Some(plan)
-                    }
-                    None => {
-                        observer.note(&format!(
-                            "plan: train one model ({reason}); {}",
-                            width.words
-                        ));
-                        None
-                    }
+                let head = if copies.is_some() {
+                    "no search"
+                } else {
+                    "train one model"
+                };
+                observer.note(&format!("plan: {head} ({reason}); {}", width.words));
+                for line in copies.iter().flat_map(|plan| plan.describe()) {
+                    observer.note(&line);
                 }
+                copies
             }
             Plan::Search(plan) => {
                 for line in plan.describe() {

@@ -731,15 +731,14 @@ fn explain(records: &[TrialRecord], members: &[String], single: f64, ensemble: f
         .count();
     let find = |name: &str| records.iter().find(|r| r.name == name);
     let finals = records.len() - trials;
+    let plural = if finals == 1 { "" } else { "s" };
     let mut lines = vec![if trials == 0 {
         format!(
-            "No search: {finals} training{} of one model, each with its own seed; every choice made on VALIDATION.",
-            if finals == 1 { "" } else { "s" }
+            "No search: {finals} training{plural} of one model, each with its own seed; every choice made on VALIDATION."
         )
     } else {
         format!(
-            "{trials} trials by successive halving, then {finals} final training{}; every choice made on VALIDATION.",
-            if finals == 1 { "" } else { "s" }
+            "{trials} trials by successive halving, then {finals} final training{plural}; every choice made on VALIDATION."
         )
     }];
     if let Some(best) = members.first().and_then(|n| find(n)) {
