@@ -473,7 +473,7 @@ struct Args {
     #[arg(long, default_value_t = 0.1)]
     lr: f64,
     /// Width of the model: the default model's channels times this factor. Default: chosen
-    /// by the budget (the widest of 1 and 1.5 that still trains 60 epochs here).
+    /// by the budget (the widest of 1 and 1.5 that still trains 30 epochs here).
     #[arg(long, value_name = "FACTOR")]
     width: Option<f64>,
     /// Probability of erasing a random rectangle of each training image (Zhong et al.).
