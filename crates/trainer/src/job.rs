@@ -555,7 +555,8 @@ pub fn run_job(
                 }
                 copies
             }
-            Plan::Search(plan) => {
+            Plan::Search(mut plan) => {
+                plan.widen_finals = options.width.is_none();
                 for line in plan.describe() {
                     observer.note(&line);
                 }
@@ -880,8 +881,15 @@ fn train_search(
         observer,
         clock_at_start: progress.clock_seconds,
         started,
+        finals: progress.finals.clone(),
     };
-    let outcome = crate::search::run_search(plan, spec.seed, progress.records, &mut stages)?;
+    let outcome = crate::search::run_search(
+        plan,
+        spec.seed,
+        progress.records,
+        progress.finals,
+        &mut stages,
+    )?;
     let summary = outcome.summary;
     let record = |name: &String| outcome.records.iter().find(|r| &r.name == name);
     let mut members = Vec::new();

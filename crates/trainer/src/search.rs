@@ -8,6 +8,7 @@
 
 use crate::budget::format_duration;
 use crate::evaluate::Predictions;
+use crate::recipe::{EPOCHS_PER_COPY, WIDER_WIDTHS};
 use crate::train::{EpochRecord, StopReason, TrainConfig};
 use model::{CnnConfig, StageConfig};
 use rand::seq::IndexedRandom;
@@ -48,11 +49,8 @@ pub const MIN_RUNG_EPOCHS: f64 = 0.5;
 pub const AUTO_MIN_EPOCHS: f64 = 200.0;
 /// Budgets below this never search under `auto`, and are not even measured for it.
 pub const AUTO_MIN_SECONDS: f64 = 600.0;
-/// One finalist per this many epochs of the final share, at most [`MAX_FINALISTS`]. Measured
-/// on 2 CPU cores, seed 42: the default model reached 94.21% on validation after 21.5 epochs,
-/// 94.51% after 46.6 and 94.46% after 68.5; past about 20 epochs more time buys less than a
-/// second, differently seeded model does for an ensemble.
-pub const EPOCHS_PER_FINALIST: f64 = 20.0;
+/// Most finalists; how many there are is decided when the rungs are over ([`FinalsChoice`]):
+/// one per [`crate::recipe::EPOCHS_PER_COPY`] epochs of the winner as it will train.
 pub const MAX_FINALISTS: usize = 3;
 pub const MAX_RUNGS: usize = 5;
 /// Most models an ensemble averages.
@@ -182,6 +180,10 @@ pub struct SearchPlan {
     /// Time planned for each finalist's training (what is left decides in the end).
     pub final_seconds_each: f64,
     pub candidates: Vec<Candidate>,
+    /// Whether a winner at the base width may be trained wider in the finals (not when
+    /// `--width` fixed the width; runs saved before this existed did not).
+    #[serde(default)]
+    pub widen_finals: bool,
 }
 
 impl SearchPlan {
@@ -213,7 +215,8 @@ impl SearchPlan {
             .collect();
         let final_seconds = budget_seconds - search;
         let final_epochs = final_seconds / default_epoch_seconds.max(1e-9);
-        let finalists = ((final_epochs / EPOCHS_PER_FINALIST) as usize).clamp(1, MAX_FINALISTS);
+        // A first estimate, at the base model's speed; the rungs' winner decides in the end.
+        let finalists = finalists_for(final_epochs);
         Self {
             budget_seconds,
             default_epoch_seconds,
@@ -221,6 +224,7 @@ impl SearchPlan {
             finalists,
             final_seconds_each: final_seconds / finalists as f64,
             candidates: sample_candidates(base_model, base_training, first_trials, seed),
+            widen_finals: true,
         }
     }
 
@@ -249,6 +253,7 @@ impl SearchPlan {
                 };
                 copies
             ],
+            widen_finals: false,
         }
     }
 
@@ -268,7 +273,7 @@ impl SearchPlan {
             )];
         }
         let mut lines = vec![format!(
-            "plan: search ({} trials by successive halving in {}, then {} trained for ~{}{}, then an ensemble if it wins on validation); the default model takes {:.1}s per epoch here",
+            "plan: search ({} trials by successive halving in {}, then {} trained for ~{}{} (settled after the rungs: one per {:.0} epochs of the winner, at the base width trained {}x wider when that still gets them), then an ensemble if it wins on validation); the default model takes {:.1}s per epoch here",
             self.trial_count(),
             format_duration(Duration::from_secs_f64(self.budget_seconds * SEARCH_SHARE)),
             if self.finalists == 1 {
@@ -278,6 +283,8 @@ impl SearchPlan {
             },
             format_duration(Duration::from_secs_f64(self.final_seconds_each)),
             if self.finalists == 1 { "" } else { " each" },
+            EPOCHS_PER_COPY,
+            WIDER_WIDTHS[0],
             self.default_epoch_seconds
         )];
         for (i, r) in self.rungs.iter().enumerate() {
@@ -291,6 +298,99 @@ impl SearchPlan {
             ));
         }
         lines
+    }
+}
+
+/// Finalists for `epochs` of the finalists' model in the finals' time: one per
+/// [`EPOCHS_PER_COPY`], at least one, at most [`MAX_FINALISTS`]. Why not more: an hour of
+/// search on 2 cores whose two finals got ~27 epochs each lost, averaged with a rung-3 trial,
+/// to one model trained the whole hour (intel-search-1h 93.69% on TEST against 93.93%).
+fn finalists_for(epochs: f64) -> usize {
+    ((epochs / EPOCHS_PER_COPY).floor() as usize).clamp(1, MAX_FINALISTS)
+}
+
+/// How the finals train, settled when the rungs are over and saved with the run's progress,
+/// so that a resumed run trains the same finals.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FinalsChoice {
+    pub count: usize,
+    /// Channels of a finalist at the base width are multiplied by this.
+    pub width_factor: f64,
+    /// The choice in words, for the progress output and the report.
+    pub reason: String,
+}
+
+impl FinalsChoice {
+    /// `candidate` as the finals train it: wider when it is at the base width.
+    fn apply(&self, plan: &SearchPlan, candidate: &Candidate) -> Candidate {
+        let mut finalist = candidate.clone();
+        if self.width_factor > 1.0 && at_base_width(plan, candidate) {
+            finalist.model = candidate.model.widened(self.width_factor);
+        }
+        finalist
+    }
+}
+
+fn at_base_width(plan: &SearchPlan, candidate: &Candidate) -> bool {
+    let channels =
+        |c: &Candidate| -> Vec<usize> { c.model.stages.iter().map(|s| s.channels).collect() };
+    plan.candidates
+        .first()
+        .is_some_and(|base| channels(base) == channels(candidate))
+}
+
+/// The finals, by the rule the plan without a search follows (`recipe`): a winner at the base
+/// width trains [`WIDER_WIDTHS`]' factor wider when the time left still buys that model
+/// [`crate::recipe::WIDE_MIN_EPOCHS`] epochs, and the time is shared by one finalist per
+/// [`EPOCHS_PER_COPY`] epochs of the winner as it will train. Why: the rungs are short (40 s
+/// to 6 minutes in an hour on 2 cores), too short for a wider model to win one, yet trained
+/// for 30 epochs it beats the base width (README, "Choosing the default model"); and an
+/// hour's search kept the default model at every rung three times out of three.
+fn choose_finals<T: StageTrainer>(
+    plan: &SearchPlan,
+    contenders: &[Candidate],
+    trainer: &mut T,
+) -> FinalsChoice {
+    let left = (plan.budget_seconds - trainer.clock()).max(0.0);
+    let base_rate = |seconds: f64| seconds / plan.default_epoch_seconds.max(1e-9);
+    let Some(winner) = contenders.first() else {
+        return FinalsChoice {
+            count: finalists_for(base_rate(left)),
+            width_factor: 1.0,
+            reason: "finals: no trial finished".into(),
+        };
+    };
+    let batch = winner.training.batch_size;
+    let mut words = String::new();
+    if plan.widen_finals && at_base_width(plan, winner) {
+        let wider = crate::recipe::auto_width(|factor| {
+            trainer.epochs_in(&winner.model.widened(factor), batch, left)
+        });
+        if wider.factor > 1.0 {
+            let count = wider.copies().min(MAX_FINALISTS);
+            return FinalsChoice {
+                count,
+                width_factor: wider.factor,
+                reason: format!(
+                    "finals: {count} for the {} left, the winner at {}",
+                    format_duration(Duration::from_secs_f64(left)),
+                    wider.describe()
+                ),
+            };
+        }
+        words = format!(", {}", wider.describe());
+    }
+    let epochs = trainer
+        .epochs_in(&winner.model, batch, left)
+        .unwrap_or_else(|| base_rate(left));
+    let count = finalists_for(epochs);
+    FinalsChoice {
+        count,
+        width_factor: 1.0,
+        reason: format!(
+            "finals: {count} for the {} left, in which the winner trains ~{epochs:.0} epochs{words}",
+            format_duration(Duration::from_secs_f64(left))
+        ),
     }
 }
 
@@ -416,6 +516,12 @@ pub trait StageTrainer {
     fn finished(&mut self, records: &[TrialRecord]) -> Result<(), Self::Error>;
     /// Reports progress to the user.
     fn note(&mut self, message: &str);
+    /// Epochs `model` trains in `seconds` on this machine, from a few timed steps (their time
+    /// is the budget's); `None` if they could not be timed.
+    fn epochs_in(&mut self, model: &CnnConfig, batch_size: usize, seconds: f64) -> Option<f64>;
+    /// Keeps the finals' choice with the progress that the next [`StageTrainer::finished`]
+    /// saves.
+    fn finals_chosen(&mut self, choice: &FinalsChoice);
 }
 
 /// The members the search chose and why.
@@ -429,6 +535,9 @@ pub struct SearchSummary {
     /// Sentences for the report: what was chosen and why.
     pub explanation: Vec<String>,
     pub interrupted: bool,
+    /// How the finals were trained (searches since the finals are settled after the rungs).
+    #[serde(default)]
+    pub finals: Option<FinalsChoice>,
 }
 
 pub struct SearchOutcome {
@@ -442,6 +551,7 @@ pub fn run_search<T: StageTrainer>(
     plan: &SearchPlan,
     seed: u64,
     mut done: Vec<TrialRecord>,
+    finals: Option<FinalsChoice>,
     trainer: &mut T,
 ) -> Result<SearchOutcome, T::Error> {
     let budget = plan.budget_seconds;
@@ -524,9 +634,30 @@ pub fn run_search<T: StageTrainer>(
     // below), trained again with what is left of the budget, shared between them. A
     // different seed each, so that they also differ from their own trials (what an ensemble
     // wants).
+    let mut finals = finals;
     if !interrupted {
-        let finalists = plan.finalists.min(contenders.len());
+        // Copies (no rungs) were settled with the plan; a resumed search keeps its choice.
+        let choice = match finals.take() {
+            _ if plan.rungs.is_empty() => FinalsChoice {
+                count: plan.finalists,
+                width_factor: 1.0,
+                reason: String::new(),
+            },
+            Some(choice) => choice,
+            None => {
+                let choice = choose_finals(plan, &contenders, trainer);
+                trainer.note(&format!("search: {}", choice.reason));
+                trainer.finals_chosen(&choice);
+                trainer.finished(&done)?;
+                choice
+            }
+        };
+        let finalists = choice.count.min(contenders.len());
+        if !plan.rungs.is_empty() {
+            finals = Some(choice.clone());
+        }
         for (f, candidate) in contenders.iter().enumerate().take(finalists) {
+            let candidate = &choice.apply(plan, candidate);
             let name = format!("final-{}", f + 1);
             if done.iter().any(|d| d.name == name) {
                 continue;
@@ -552,7 +683,13 @@ pub fn run_search<T: StageTrainer>(
     }
 
     let (members, single, ensemble) = choose_ensemble(&done, &mut validations, trainer)?;
-    let explanation = explain(&done, &members, single, ensemble);
+    let mut explanation = explain(&done, &members, single, ensemble);
+    if let Some(reason) = finals
+        .as_ref()
+        .and_then(|c| c.reason.strip_prefix("finals: "))
+    {
+        explanation.insert(1, format!("Finals: {reason}."));
+    }
     Ok(SearchOutcome {
         summary: SearchSummary {
             plan: plan.clone(),
@@ -561,6 +698,7 @@ pub fn run_search<T: StageTrainer>(
             ensemble_validation_accuracy: ensemble,
             explanation,
             interrupted,
+            finals,
         },
         records: done,
     })
@@ -861,8 +999,12 @@ mod tests {
     struct Fake {
         clock: f64,
         trained: Vec<(String, usize, f64)>,
+        models: Vec<CnnConfig>,
         saved: Vec<TrialRecord>,
+        finals: Option<FinalsChoice>,
         interrupt_at: Option<usize>,
+        /// Seconds per epoch of the default model; others take longer by their arithmetic.
+        epoch_seconds: f64,
     }
 
     impl Fake {
@@ -870,8 +1012,11 @@ mod tests {
             Fake {
                 clock: 0.0,
                 trained: Vec::new(),
+                models: Vec::new(),
                 saved: Vec::new(),
+                finals: None,
                 interrupt_at: None,
+                epoch_seconds: 52.0,
             }
         }
     }
@@ -918,6 +1063,7 @@ mod tests {
             }
             self.trained
                 .push((name.to_string(), candidate.id, budget_seconds));
+            self.models.push(candidate.model.clone());
             self.clock += budget_seconds;
             let correct = (50.0 + candidate.id as f64 + budget_seconds / 100.0).min(95.0) as usize;
             Ok(StageResult {
@@ -941,14 +1087,29 @@ mod tests {
             Ok(())
         }
         fn note(&mut self, _message: &str) {}
+        fn epochs_in(&mut self, model: &CnnConfig, _batch: usize, seconds: f64) -> Option<f64> {
+            let arithmetic =
+                model.forward_macs() as f64 / CnnConfig::default().forward_macs() as f64;
+            Some(seconds / (self.epoch_seconds * arithmetic))
+        }
+        fn finals_chosen(&mut self, choice: &FinalsChoice) {
+            self.finals = Some(choice.clone());
+        }
     }
 
     #[test]
     fn successive_halving_promotes_the_best_and_stays_in_budget() {
         let (m, t) = base();
-        let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
+        // 30 s per epoch: the 42 minutes after the rungs buy two finalists' 30 epochs each.
+        let mut plan = SearchPlan::new(3600.0, 30.0, &m, &t, 1);
+        plan.widen_finals = false;
         let mut fake = Fake::new();
-        let out = run_search(&plan, 1, Vec::new(), &mut fake).unwrap();
+        // The fake's winner is the highest id, whatever its arithmetic: at the default
+        // model's 30 s it would also train 30 s per epoch.
+        let winner = &plan.candidates[plan.candidates.len() - 1].model;
+        fake.epoch_seconds =
+            30.0 * CnnConfig::default().forward_macs() as f64 / winner.forward_macs() as f64;
+        let out = run_search(&plan, 1, Vec::new(), None, &mut fake).unwrap();
         assert_eq!(fake.trained.len(), plan.trial_count() + plan.finalists);
         assert!(fake.clock <= 3600.0 + 1e-6, "{}", fake.clock);
         // In this fake, the highest id wins every rung: rung 2 runs ids 8, 7, 6; rung 3 id 8;
@@ -994,7 +1155,7 @@ mod tests {
             "{described:?}"
         );
         let mut fake = Fake::new();
-        let out = run_search(&plan, 42, Vec::new(), &mut fake).unwrap();
+        let out = run_search(&plan, 42, Vec::new(), None, &mut fake).unwrap();
         let trained: Vec<(&str, usize, f64)> = fake
             .trained
             .iter()
@@ -1021,13 +1182,20 @@ mod tests {
         let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
         let mut first = Fake::new();
         first.interrupt_at = Some(5);
-        let out = run_search(&plan, 1, Vec::new(), &mut first).unwrap();
+        let out = run_search(&plan, 1, Vec::new(), None, &mut first).unwrap();
         assert!(out.summary.interrupted);
         assert_eq!(first.saved.len(), 5);
 
         let mut second = Fake::new();
         second.clock = first.clock;
-        let resumed = run_search(&plan, 1, first.saved.clone(), &mut second).unwrap();
+        let resumed = run_search(
+            &plan,
+            1,
+            first.saved.clone(),
+            first.finals.clone(),
+            &mut second,
+        )
+        .unwrap();
         let retrained: Vec<&str> = second.trained.iter().map(|t| t.0.as_str()).collect();
         assert_eq!(retrained.first(), Some(&"trial-06"));
         assert!(
@@ -1039,7 +1207,7 @@ mod tests {
 
         // The same trials, decisions and finalist as a run never interrupted.
         let mut whole = Fake::new();
-        let straight = run_search(&plan, 1, Vec::new(), &mut whole).unwrap();
+        let straight = run_search(&plan, 1, Vec::new(), None, &mut whole).unwrap();
         let ids = |o: &SearchOutcome| -> Vec<(String, usize)> {
             o.records
                 .iter()
@@ -1047,6 +1215,117 @@ mod tests {
                 .collect()
         };
         assert_eq!(ids(&resumed), ids(&straight));
+    }
+
+    #[test]
+    fn the_finals_train_a_base_width_winner_wider_when_the_time_left_buys_it_thirty_epochs() {
+        let (m, t) = base();
+        let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
+        let wide = m.widened(WIDER_WIDTHS[0]);
+        let base_first = plan.candidates.clone();
+        let choose =
+            |epoch_seconds: f64, clock: f64, plan: &SearchPlan, contenders: &[Candidate]| {
+                let mut fake = Fake::new();
+                fake.epoch_seconds = epoch_seconds;
+                fake.clock = clock;
+                choose_finals(plan, contenders, &mut fake)
+            };
+        // 42 minutes left: the 1.5x model (2.2x the arithmetic) at 20 s per default epoch
+        // trains ~57 epochs, one finalist's worth; at 10 s, three.
+        let fast = choose(20.0, 1080.0, &plan, &base_first);
+        assert_eq!(
+            (fast.count, fast.width_factor),
+            (1, WIDER_WIDTHS[0]),
+            "{fast:?}"
+        );
+        assert_eq!(choose(10.0, 1080.0, &plan, &base_first).count, 3);
+        assert_eq!(fast.apply(&plan, &base_first[0]).model, wide);
+        // At 52 s it would train ~22: the winner keeps its width, and its ~48 epochs make one
+        // finalist (the first search plan at this speed had two).
+        let slow = choose(52.0, 1080.0, &plan, &base_first);
+        assert_eq!((slow.count, slow.width_factor), (1, 1.0), "{slow:?}");
+        assert!(
+            slow.reason.contains("would train only ~22 epochs"),
+            "{}",
+            slow.reason
+        );
+        assert_eq!(slow.apply(&plan, &base_first[0]).model, m);
+        // A winner of another width, or a width the user fixed, is trained as it is.
+        let other = plan
+            .candidates
+            .iter()
+            .find(|c| !at_base_width(&plan, c))
+            .expect("the space has other widths")
+            .clone();
+        let by_other = choose(20.0, 1080.0, &plan, std::slice::from_ref(&other));
+        assert_eq!(by_other.width_factor, 1.0);
+        assert_eq!(fast.apply(&plan, &other).model, other.model);
+        let mut fixed = plan.clone();
+        fixed.widen_finals = false;
+        assert_eq!(choose(20.0, 1080.0, &fixed, &base_first).width_factor, 1.0);
+
+        // A whole search at 20 s per epoch whose winner (the fake's highest id) is the base
+        // model: its final trains wider.
+        let mut fake = Fake::new();
+        fake.epoch_seconds = 20.0;
+        let mut plan20 = SearchPlan::new(3600.0, 20.0, &m, &t, 1);
+        let last = plan20.candidates.len() - 1;
+        let base_model = plan20.candidates[0].model.clone();
+        plan20.candidates[last].model = base_model.clone();
+        let out = run_search(&plan20, 1, Vec::new(), None, &mut fake).unwrap();
+        let finals: Vec<&CnnConfig> = out
+            .records
+            .iter()
+            .filter(|r| r.kind == StageKind::Final)
+            .map(|r| &r.candidate.model)
+            .collect();
+        assert_eq!(finals.first(), Some(&&base_model.widened(WIDER_WIDTHS[0])));
+        assert!(fake.finals.is_some());
+        assert!(
+            out.summary.explanation[1].starts_with("Finals: "),
+            "{:?}",
+            out.summary.explanation
+        );
+        assert!(fake.clock <= 3600.0 + 1e-6);
+    }
+
+    #[test]
+    fn a_resumed_search_keeps_the_finals_it_chose() {
+        let (m, t) = base();
+        let plan = SearchPlan::new(3600.0, 20.0, &m, &t, 1);
+        let mut first = Fake::new();
+        first.epoch_seconds = 20.0;
+        first.interrupt_at = Some(plan.trial_count());
+        let out = run_search(&plan, 1, Vec::new(), None, &mut first).unwrap();
+        assert!(out.summary.interrupted);
+        let chosen = first.finals.clone().expect("chosen before the first final");
+        // The machine reads slower after the restart: without the saved choice the finals
+        // would differ; with it they do not.
+        let mut second = Fake::new();
+        second.epoch_seconds = 200.0;
+        second.clock = first.clock;
+        run_search(
+            &plan,
+            1,
+            first.saved.clone(),
+            Some(chosen.clone()),
+            &mut second,
+        )
+        .unwrap();
+        let trained_finals = second
+            .trained
+            .iter()
+            .filter(|(name, ..)| name.starts_with("final-"))
+            .count();
+        assert_eq!(trained_finals, chosen.count.min(plan.candidates.len()));
+        assert_eq!(
+            second.finals, None,
+            "a resumed search does not choose again"
+        );
+        let mut fresh = Fake::new();
+        fresh.epoch_seconds = 200.0;
+        fresh.clock = first.clock;
+        assert_ne!(choose_finals(&plan, &plan.candidates, &mut fresh), chosen);
     }
 
     #[test]

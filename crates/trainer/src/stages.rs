@@ -6,7 +6,7 @@
 use crate::artifacts::{self, CheckpointDir};
 use crate::evaluate::{Predictions, predict};
 use crate::job::JobError;
-use crate::search::{Candidate, StageResult, StageTrainer, TrialRecord};
+use crate::search::{Candidate, FinalsChoice, StageResult, StageTrainer, TrialRecord};
 use crate::train::{Session, TrainData, TrainObserver};
 use burn::prelude::*;
 use model::Cnn;
@@ -20,6 +20,9 @@ use std::time::Instant;
 pub struct SearchProgress {
     pub clock_seconds: f64,
     pub records: Vec<TrialRecord>,
+    /// How the finals train, once the rungs are over.
+    #[serde(default)]
+    pub finals: Option<FinalsChoice>,
 }
 
 /// `checkpoint/stages/NAME/stage.json`: fixed when the stage starts, so a resumed stage keeps
@@ -39,6 +42,8 @@ pub struct Stages<'a> {
     /// Budget used before this process started (finished stages and the interrupted one).
     pub clock_at_start: f64,
     pub started: Instant,
+    /// The finals' choice, saved with the progress.
+    pub finals: Option<FinalsChoice>,
 }
 
 impl<'a> Stages<'a> {
@@ -173,6 +178,7 @@ impl StageTrainer for Stages<'_> {
         let progress = SearchProgress {
             clock_seconds: self.clock(),
             records: records.to_vec(),
+            finals: self.finals.clone(),
         };
         artifacts::write_json(&self.checkpoint_dir.join("search.json"), &progress)?;
         Ok(())
@@ -180,5 +186,21 @@ impl StageTrainer for Stages<'_> {
 
     fn note(&mut self, message: &str) {
         self.observer.note(message);
+    }
+
+    fn epochs_in(
+        &mut self,
+        model: &model::CnnConfig,
+        batch_size: usize,
+        seconds: f64,
+    ) -> Option<f64> {
+        crate::bench::training_images_per_second(self.device, model, batch_size)
+            .ok()
+            .filter(|rate| *rate > 0.0)
+            .map(|rate| seconds * rate / self.data.train.len().max(1) as f64)
+    }
+
+    fn finals_chosen(&mut self, choice: &FinalsChoice) {
+        self.finals = Some(choice.clone());
     }
 }
