@@ -346,8 +346,8 @@ fn at_base_width(plan: &SearchPlan, candidate: &Candidate) -> bool {
 /// [`crate::recipe::WIDE_MIN_EPOCHS`] epochs, and the time is shared by one finalist per
 /// [`EPOCHS_PER_COPY`] epochs of the winner as it will train. Why: the rungs are short (40 s
 /// to 6 minutes in an hour on 2 cores), too short for a wider model to win one, yet trained
-/// for 30 epochs it beats the base width (README, "Choosing the default model"); and an
-/// hour's search kept the default model at every rung three times out of three.
+/// for 30 epochs it beats the base width (README, "Choosing the default model"); and every
+/// hour of search on 2 cores kept the default model at every rung.
 fn choose_finals<T: StageTrainer>(
     plan: &SearchPlan,
     contenders: &[Candidate],
@@ -442,7 +442,7 @@ pub fn decide(
             } else {
                 Plan::Single {
                     reason: format!(
-                        "the budget buys ~{epochs:.0} epochs of the default model here; a search starts at {AUTO_MIN_EPOCHS:.0} (--search on forces one)"
+                        "the budget buys ~{epochs:.0} epochs of the base model here (the default model, or as --width sets it); a search starts at {AUTO_MIN_EPOCHS:.0} (--search on forces one)"
                     ),
                 }
             }
