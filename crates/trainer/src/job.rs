@@ -756,7 +756,12 @@ fn plan_for(options: &JobOptions, spec: &RunSpec, device: &Device, train_images:
 }
 
 /// Seconds per epoch of `model` on `device`, from a few timed steps; `None` if they failed.
-fn epoch_seconds(device: &Device, model: &CnnConfig, batch: usize, images: usize) -> Option<f64> {
+pub(crate) fn epoch_seconds(
+    device: &Device,
+    model: &CnnConfig,
+    batch: usize,
+    images: usize,
+) -> Option<f64> {
     crate::bench::training_images_per_second(device, model, batch)
         .ok()
         .filter(|rate| *rate > 0.0)

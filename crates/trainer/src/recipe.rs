@@ -25,6 +25,14 @@ pub const WIDE_MIN_EPOCHS: f64 = EPOCHS_PER_COPY;
 /// Most copies the budget is shared by; a budget that buys more searches instead.
 pub const MAX_COPIES: usize = 3;
 
+/// Trainings that share `epochs` of one model: one per [`EPOCHS_PER_COPY`], at least one, at
+/// most [`MAX_COPIES`]. The search's finals follow it too: an hour of search on 2 cores whose
+/// two finals got ~27 epochs each lost, averaged, to one model trained the whole hour
+/// (intel-search-1h 93.69% on TEST against 93.93%).
+pub fn copies_for(epochs: f64) -> usize {
+    ((epochs / EPOCHS_PER_COPY).floor() as usize).clamp(1, MAX_COPIES)
+}
+
 /// The width the budget buys, and the epochs it was expected to train.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct WidthChoice {
@@ -39,9 +47,7 @@ impl WidthChoice {
     /// Copies of the model that share the budget: one per [`EPOCHS_PER_COPY`] of the
     /// wider model, at most [`MAX_COPIES`]; the default width is not measured, so one.
     pub fn copies(&self) -> usize {
-        self.epochs.map_or(1, |e| {
-            ((e / EPOCHS_PER_COPY).floor() as usize).clamp(1, MAX_COPIES)
-        })
+        self.epochs.map_or(1, copies_for)
     }
 
     pub fn describe(&self) -> String {

@@ -8,7 +8,7 @@
 
 use crate::budget::format_duration;
 use crate::evaluate::Predictions;
-use crate::recipe::{EPOCHS_PER_COPY, WIDER_WIDTHS};
+use crate::recipe::{EPOCHS_PER_COPY, WIDER_WIDTHS, copies_for};
 use crate::train::{EpochRecord, StopReason, TrainConfig};
 use model::{CnnConfig, StageConfig};
 use rand::seq::IndexedRandom;
@@ -51,9 +51,6 @@ pub const MIN_RUNG_EPOCHS: f64 = 0.5;
 pub const AUTO_MIN_EPOCHS: f64 = 200.0;
 /// Budgets below this never search under `auto`, and are not even measured for it.
 pub const AUTO_MIN_SECONDS: f64 = 600.0;
-/// Most finalists; how many there are is decided when the rungs are over ([`FinalsChoice`]):
-/// one per [`crate::recipe::EPOCHS_PER_COPY`] epochs of the winner as it will train.
-pub const MAX_FINALISTS: usize = 3;
 pub const MAX_RUNGS: usize = 5;
 /// Most models an ensemble averages.
 pub const MAX_MEMBERS: usize = 5;
@@ -218,7 +215,7 @@ impl SearchPlan {
         let final_seconds = budget_seconds - search;
         let final_epochs = final_seconds / default_epoch_seconds.max(1e-9);
         // A first estimate, at the base model's speed; the rungs' winner decides in the end.
-        let finalists = finalists_for(final_epochs);
+        let finalists = copies_for(final_epochs);
         Self {
             budget_seconds,
             default_epoch_seconds,
@@ -303,14 +300,6 @@ impl SearchPlan {
     }
 }
 
-/// Finalists for `epochs` of the finalists' model in the finals' time: one per
-/// [`EPOCHS_PER_COPY`], at least one, at most [`MAX_FINALISTS`]. Why not more: an hour of
-/// search on 2 cores whose two finals got ~27 epochs each lost, averaged with a rung-3 trial,
-/// to one model trained the whole hour (intel-search-1h 93.69% on TEST against 93.93%).
-fn finalists_for(epochs: f64) -> usize {
-    ((epochs / EPOCHS_PER_COPY).floor() as usize).clamp(1, MAX_FINALISTS)
-}
-
 /// How the finals train, settled when the rungs are over and saved with the run's progress,
 /// so that a resumed run trains the same finals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -357,7 +346,7 @@ fn choose_finals<T: StageTrainer>(
     let base_rate = |seconds: f64| seconds / plan.default_epoch_seconds.max(1e-9);
     let Some(winner) = contenders.first() else {
         return FinalsChoice {
-            count: finalists_for(base_rate(left)),
+            count: copies_for(base_rate(left)),
             width_factor: 1.0,
             reason: "finals: no trial finished".into(),
         };
@@ -369,7 +358,7 @@ fn choose_finals<T: StageTrainer>(
             trainer.epochs_in(&winner.model.widened(factor), batch, left)
         });
         if wider.factor > 1.0 {
-            let count = wider.copies().min(MAX_FINALISTS);
+            let count = wider.copies();
             return FinalsChoice {
                 count,
                 width_factor: wider.factor,
@@ -385,7 +374,7 @@ fn choose_finals<T: StageTrainer>(
     let epochs = trainer
         .epochs_in(&winner.model, batch, left)
         .unwrap_or_else(|| base_rate(left));
-    let count = finalists_for(epochs);
+    let count = copies_for(epochs);
     FinalsChoice {
         count,
         width_factor: 1.0,
@@ -636,30 +625,24 @@ pub fn run_search<T: StageTrainer>(
     // below), trained again with what is left of the budget, shared between them. A
     // different seed each, so that they also differ from their own trials (what an ensemble
     // wants).
+    // Copies (no rungs) were settled with the plan; a resumed search keeps its choice.
     let mut finals = finals;
+    if !interrupted && !plan.rungs.is_empty() && finals.is_none() {
+        let choice = choose_finals(plan, &contenders, trainer);
+        trainer.note(&format!("search: {}", choice.reason));
+        trainer.finals_chosen(&choice);
+        trainer.finished(&done)?;
+        finals = Some(choice);
+    }
     if !interrupted {
-        // Copies (no rungs) were settled with the plan; a resumed search keeps its choice.
-        let choice = match finals.take() {
-            _ if plan.rungs.is_empty() => FinalsChoice {
-                count: plan.finalists,
-                width_factor: 1.0,
-                reason: String::new(),
-            },
-            Some(choice) => choice,
-            None => {
-                let choice = choose_finals(plan, &contenders, trainer);
-                trainer.note(&format!("search: {}", choice.reason));
-                trainer.finals_chosen(&choice);
-                trainer.finished(&done)?;
-                choice
-            }
-        };
-        let finalists = choice.count.min(contenders.len());
-        if !plan.rungs.is_empty() {
-            finals = Some(choice.clone());
-        }
+        let finalists = finals
+            .as_ref()
+            .map_or(plan.finalists, |c| c.count)
+            .min(contenders.len());
         for (f, candidate) in contenders.iter().enumerate().take(finalists) {
-            let candidate = &choice.apply(plan, candidate);
+            let candidate = &finals
+                .as_ref()
+                .map_or_else(|| candidate.clone(), |c| c.apply(plan, candidate));
             let name = format!("final-{}", f + 1);
             if done.iter().any(|d| d.name == name) {
                 continue;

@@ -194,10 +194,8 @@ impl StageTrainer for Stages<'_> {
         batch_size: usize,
         seconds: f64,
     ) -> Option<f64> {
-        crate::bench::training_images_per_second(self.device, model, batch_size)
-            .ok()
-            .filter(|rate| *rate > 0.0)
-            .map(|rate| seconds * rate / self.data.train.len().max(1) as f64)
+        crate::job::epoch_seconds(self.device, model, batch_size, self.data.train.len())
+            .map(|epoch| seconds / epoch.max(1e-9))
     }
 
     fn finals_chosen(&mut self, choice: &FinalsChoice) {
