@@ -70,6 +70,32 @@ pub fn augment_into(image: &[u8], aug: &Augmentation, rng: &mut impl Rng, out: &
     }
 }
 
+/// Normalised images (`SIDE x SIDE` each, as [`normalize_into`] writes them) with their content
+/// moved `dy` rows down and `dx` columns right, the uncovered border black: the test-time
+/// counterpart of the training crops.
+pub fn shift_normalized(images: &[f32], dy: isize, dx: isize) -> Vec<f32> {
+    let side = SIDE as isize;
+    let mut out = vec![normalize(0); images.len()];
+    for (src, dst) in images
+        .chunks_exact(PIXELS)
+        .zip(out.chunks_exact_mut(PIXELS))
+    {
+        for y in 0..side {
+            let sy = y - dy;
+            if !(0..side).contains(&sy) {
+                continue;
+            }
+            for x in 0..side {
+                let sx = x - dx;
+                if (0..side).contains(&sx) {
+                    dst[(y * side + x) as usize] = src[(sy * side + sx) as usize];
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Zhong et al.'s random erasing: a rectangle of 2-25% of the area, aspect 0.3-3.3, set to
 /// the mean (0 after normalisation).
 fn erase_rectangle(rng: &mut impl Rng, out: &mut [f32]) {
@@ -99,6 +125,33 @@ mod tests {
 
     fn gradient_image() -> Vec<u8> {
         (0..PIXELS).map(|i| (i % SIDE * 9) as u8).collect()
+    }
+
+    #[test]
+    fn shifts_move_the_content_and_blacken_the_border() {
+        let mut two = vec![0.0; 2 * PIXELS];
+        // Every pixel differs from its neighbours in both directions.
+        let diagonal: Vec<u8> = (0..PIXELS)
+            .map(|i| ((i / SIDE) * 7 + (i % SIDE) * 2) as u8)
+            .collect();
+        normalize_into(&diagonal, &mut two[..PIXELS]);
+        normalize_into(&vec![200; PIXELS], &mut two[PIXELS..]);
+        let right = shift_normalized(&two, 0, 1);
+        let up = shift_normalized(&two, -1, 0);
+        for image in 0..2 {
+            let at = |v: &[f32], y: usize, x: usize| v[image * PIXELS + y * SIDE + x];
+            for y in 0..SIDE {
+                assert_eq!(at(&right, y, 0), normalize(0));
+                assert_eq!(at(&up, SIDE - 1, y), normalize(0));
+                for x in 1..SIDE {
+                    assert_eq!(at(&right, y, x), at(&two, y, x - 1));
+                }
+                if y + 1 < SIDE {
+                    assert_eq!(at(&up, y, 5), at(&two, y + 1, 5));
+                }
+            }
+        }
+        assert_eq!(shift_normalized(&two, 0, 0), two);
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod files;
 mod idx;
 mod split;
 
-pub use augment::{Augmentation, augment_into, normalize_into};
+pub use augment::{Augmentation, augment_into, normalize_into, shift_normalized};
 pub use automl_csv::{CsvDataset, MAX_CLASSES, load_automl_csv};
 pub use batches::{Batch, BatchStream, epoch_order};
 pub use download::{DEFAULT_BASE_URL, DownloadProgress, download_all};

@@ -231,10 +231,22 @@ impl SavedRun {
             accuracy("validation_accuracy_mirrored"),
             accuracy("validation_accuracy_plain"),
         ) {
+            (_, Some(mirrored), Some(plain)) if choice["shifted"].as_bool() == Some(true) => {
+                format!(
+                    " Predictions average each image's probabilities over ten views (the image \
+                     and its mirror image, each also shifted one pixel up, down, left and \
+                     right): chosen on validation ({} with them, {mirrored} with the mirror \
+                     alone, {plain} plain), never on test.",
+                    accuracy("validation_accuracy_shifted").unwrap_or_default()
+                )
+            }
             (Some(enabled), Some(mirrored), Some(plain)) => format!(
                 " Predictions {} each image's probabilities with its mirror image's: chosen on \
-                 validation ({mirrored} with, {plain} without), never on test.",
-                if enabled { "average" } else { "do not average" }
+                 validation ({mirrored} with, {plain} without{}), never on test.",
+                if enabled { "average" } else { "do not average" },
+                accuracy("validation_accuracy_shifted").map_or(String::new(), |s| format!(
+                    "; {s} with one-pixel shifts too"
+                ))
             ),
             _ => String::new(),
         }
@@ -477,6 +489,21 @@ mod tests {
         );
         run.model_card["test_time_mirror"]["enabled"] = false.into();
         assert!(run.headline().contains("do not average"));
+        run.model_card["test_time_mirror"]["validation_accuracy_shifted"] = 0.9391.into();
+        assert!(
+            run.headline()
+                .contains("94.12% without; 93.91% with one-pixel shifts too"),
+            "{}",
+            run.headline()
+        );
+        run.model_card["test_time_mirror"]["validation_accuracy_shifted"] = 0.9456.into();
+        run.model_card["test_time_mirror"]["shifted"] = true.into();
+        let ten = run.headline();
+        assert!(
+            ten.contains("over ten views")
+                && ten.contains("(94.56% with them, 94.38% with the mirror alone, 94.12% plain)"),
+            "{ten}"
+        );
     }
 
     #[test]

@@ -181,7 +181,9 @@ pub struct ModelCard {
     pub train_images_per_second: f64,
     pub peak_rss_bytes: Option<u64>,
     pub best_validation: Option<EpochRecord>,
-    /// Absent in cards written before mirror averaging existed: those predict plainly.
+    /// Which test-time views the model averages (the field's name is from when the mirror
+    /// was the only one). Absent in cards written before mirror averaging existed: those
+    /// predict plainly.
     #[serde(default)]
     pub test_time_mirror: Option<crate::evaluate::MirrorChoice>,
     /// The ensemble's further members: the saved model averages their probabilities with
@@ -229,8 +231,9 @@ pub fn load_model(
 }
 
 impl ModelCard {
-    pub fn mirror(&self) -> bool {
-        self.test_time_mirror.is_some_and(|c| c.enabled)
+    pub fn views(&self) -> crate::evaluate::Views {
+        self.test_time_mirror
+            .map_or(crate::evaluate::Views::Plain, |c| c.views())
     }
 }
 

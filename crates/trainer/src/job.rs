@@ -118,7 +118,7 @@ fn evaluate_on_test(
     labels: Arc<Vec<u8>>,
     batch_size: usize,
     device: &Device,
-    mirror: bool,
+    views: crate::evaluate::Views,
     num_classes: usize,
 ) -> Result<TestEvaluation, JobError> {
     let indices: Vec<usize> = (0..images.count).collect();
@@ -129,7 +129,7 @@ fn evaluate_on_test(
         indices.clone(),
         batch_size,
         device,
-        mirror,
+        views,
     );
     let metrics = metrics::evaluate(&predictions.labels, &predictions.probabilities, num_classes)?;
     Ok(TestEvaluation {
@@ -213,9 +213,12 @@ pub fn evaluate_saved(
         .ok()
         .map(|r| r.metrics.accuracy);
     let mut notes = Vec::new();
-    if card.test_time_mirror.is_none() {
-        // Saved before mirror averaging existed: decide it now, on VALIDATION, as training
-        // does, and record the decision in the model card.
+    if card
+        .test_time_mirror
+        .is_none_or(|c| c.validation_accuracy_shifted.is_none())
+    {
+        // Saved before mirror averaging or the shifted views existed: decide it now, on
+        // VALIDATION, as training does, and record the decision in the model card.
         let choice = MirrorChoice::decide(
             &model,
             Arc::new(dataset.train_images),
@@ -235,7 +238,7 @@ pub fn evaluate_saved(
         Arc::new(dataset.test_labels),
         card.training.eval_batch_size,
         &device,
-        card.mirror(),
+        card.views(),
         card.class_names.len(),
     )?;
     let (report, more_notes) = publish_test_evaluation(
@@ -617,7 +620,7 @@ pub fn run_job(
         Arc::new(test_labels),
         spec.training.eval_batch_size,
         &device,
-        mirror.enabled,
+        mirror.views(),
         class_names.len(),
     )?;
     let history = &trained.history;

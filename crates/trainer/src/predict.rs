@@ -69,8 +69,8 @@ impl Predictor {
         })
     }
 
-    /// Class probabilities for each image, with the model's own test-time choice (mirror
-    /// averaging when validation chose it).
+    /// Class probabilities for each image, with the model's own test-time views (the mirror
+    /// image and one-pixel shifts, as far as validation chose them).
     pub fn probabilities(&self, images: &[images::Pixels]) -> Vec<Vec<f32>> {
         if images.is_empty() {
             return Vec::new();
@@ -89,7 +89,7 @@ impl Predictor {
             (0..images.count).collect(),
             self.card.training.eval_batch_size,
             &self.device,
-            self.card.mirror(),
+            self.card.views(),
         )
         .probabilities
         .into_iter()

@@ -166,7 +166,7 @@ impl StageTrainer for Stages<'_> {
             self.data.validation.clone(),
             record.candidate.training.eval_batch_size,
             self.device,
-            false,
+            crate::evaluate::Views::Plain,
         ))
     }
 

@@ -535,7 +535,7 @@ impl Session<'_> {
             self.data.validation.clone(),
             self.config.eval_batch_size,
             self.device,
-            false,
+            crate::evaluate::Views::Plain,
         )
     }
 
@@ -560,7 +560,7 @@ impl Session<'_> {
                 sample.clone(),
                 self.config.eval_batch_size,
                 self.device,
-                false,
+                crate::evaluate::Views::Plain,
             );
             start.elapsed().as_secs_f64()
         };
