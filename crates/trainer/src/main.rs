@@ -5,23 +5,6 @@ use anyhow::{Context, Result};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// mimalloc 3's `mi_option_purge_delay` (its place in mimalloc.h's `mi_option_e`, which
-/// libmimalloc-sys does not name; a unit test checks that it reads the option's default).
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-
-/// mimalloc hands memory that stayed free for a while (1 s in mimalloc 3) back to the kernel,
-/// and training keeps freeing and taking back buffers of the same sizes, so it paid page
-/// faults and page clearing again for some of them: with purging off the default model trained 3% faster and model A 5.7%
-/// (`trainer bench`, README "CPU speed"). A long-running `serve` keeps the default, so that
-/// memory taken by a burst of requests goes back. `MIMALLOC_PURGE_DELAY` still wins.
-fn keep_freed_memory_for_reuse() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: mimalloc's option table is not thread safe; main calls this before any other
-        // thread exists. -1 is mimalloc's documented "never purge".
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
-    }
-}
-
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -40,6 +23,24 @@ use trainer::progress::{Mode, Progress};
 use trainer::reporting::{saved_run_names, write_index, write_report};
 use trainer::search::SearchMode;
 use trainer::train::TrainConfig;
+
+/// mimalloc 3's `mi_option_purge_delay` (its place in mimalloc.h's `mi_option_e`, which
+/// libmimalloc-sys does not name; a unit test checks that it reads the option's default).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// mimalloc hands memory that stayed free for a while (1 s in mimalloc 3) back to the kernel,
+/// and training keeps freeing and taking back buffers of the same sizes, so it paid page
+/// faults and page clearing again for some of them: with purging off the default model
+/// trains about 3% faster (`trainer bench`, README "Allocator"). A long-running `serve` keeps
+/// the default, so that memory taken by a burst of requests goes back.
+/// `MIMALLOC_PURGE_DELAY` in the environment still wins.
+fn keep_freed_memory_for_reuse() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: mimalloc's option table is not thread safe; main calls this before any other
+        // thread exists. -1 is mimalloc's documented "never purge".
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    }
+}
 
 /// Train a CNN on Fashion-MNIST within a wall-clock budget, evaluate it on the official test
 /// set, and compare it with Google AutoML Vision's published results.
