@@ -85,12 +85,8 @@ pub fn predict_views(
     device: &Device,
     widest: Views,
 ) -> Vec<Predictions> {
-    let sets = match widest {
-        Views::Plain => 1,
-        Views::Mirror => 2,
-        Views::MirrorShifted => 3,
-    };
-    let mut out: Vec<Predictions> = (0..sets)
+    // One set per variant up to `widest`, in declaration order.
+    let mut out: Vec<Predictions> = (0..=widest as usize)
         .map(|_| Predictions {
             labels: Vec::with_capacity(indices.len()),
             probabilities: Vec::with_capacity(indices.len()),
@@ -110,19 +106,21 @@ pub fn predict_views(
             Vec::new()
         };
         let x = tensor(batch.images, n);
-        let mut sum = probability_rows(model, x.clone(), n);
-        let mut sets = vec![sum.clone()];
+        let mut sets = vec![probability_rows(model, x.clone(), n)];
+        // The running sum is only needed (and the plain rows only copied) beyond one view:
+        // validation during training asks for the plain view alone, every pass.
         if widest >= Views::Mirror {
+            let mut sum = sets[0].clone();
             add_rows(&mut sum, probability_rows(model, x.flip([3]), n));
             sets.push(scaled(&sum, 2));
-        }
-        if widest == Views::MirrorShifted {
-            for pixels in shifted {
-                let x = tensor(pixels, n);
-                add_rows(&mut sum, probability_rows(model, x.clone(), n));
-                add_rows(&mut sum, probability_rows(model, x.flip([3]), n));
+            if widest == Views::MirrorShifted {
+                for pixels in shifted {
+                    let x = tensor(pixels, n);
+                    add_rows(&mut sum, probability_rows(model, x.clone(), n));
+                    add_rows(&mut sum, probability_rows(model, x.flip([3]), n));
+                }
+                sets.push(scaled(&sum, 2 + 2 * SHIFTS.len()));
             }
-            sets.push(scaled(&sum, 2 + 2 * SHIFTS.len()));
         }
         for (set, rows) in out.iter_mut().zip(sets) {
             set.labels.extend(batch.labels.iter().map(|&l| l as usize));
