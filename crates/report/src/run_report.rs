@@ -226,6 +226,22 @@ impl SavedRun {
     fn mirror_sentence(&self) -> String {
         let choice = &self.model_card["test_time_mirror"];
         let accuracy = |key: &str| choice[key].as_f64().map(|a| format!("{:.2}%", a * 100.0));
+        let untried = " More views did not fit in the budget.";
+        match choice["views_tried"].as_u64() {
+            Some(1) => {
+                return format!(
+                    " Predictions use the image alone ({} on validation).{untried}",
+                    accuracy("validation_accuracy_plain").unwrap_or_default()
+                );
+            }
+            Some(_) => return self.mirror_choice_sentence(accuracy) + untried,
+            None => {}
+        }
+        self.mirror_choice_sentence(accuracy)
+    }
+
+    fn mirror_choice_sentence(&self, accuracy: impl Fn(&str) -> Option<String>) -> String {
+        let choice = &self.model_card["test_time_mirror"];
         match (
             choice["enabled"].as_bool(),
             accuracy("validation_accuracy_mirrored"),
@@ -503,6 +519,28 @@ mod tests {
             ten.contains("over ten views")
                 && ten.contains("(94.56% with them, 94.38% with the mirror alone, 94.12% plain)"),
             "{ten}"
+        );
+        assert!(!ten.contains("did not fit"), "{ten}");
+        // A budget too short for every view says so.
+        run.model_card["test_time_mirror"] = serde_json::json!({
+            "enabled": true,
+            "validation_accuracy_plain": 0.9412,
+            "validation_accuracy_mirrored": 0.94375,
+            "shifted": false,
+            "seconds": 3.0,
+            "views_tried": 2
+        });
+        let two = run.headline();
+        assert!(
+            two.contains("Predictions average") && two.ends_with("did not fit in the budget."),
+            "{two}"
+        );
+        run.model_card["test_time_mirror"]["views_tried"] = 1.into();
+        let alone = run.headline();
+        assert!(
+            alone.contains("Predictions use the image alone (94.12% on validation).")
+                && !alone.contains("mirror"),
+            "{alone}"
         );
     }
 

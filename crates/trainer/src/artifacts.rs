@@ -176,6 +176,9 @@ pub struct ModelCard {
     pub epochs_completed: f64,
     pub steps: u64,
     pub training_seconds: f64,
+    /// The whole run until the model card is written: loading the data, the plan, training,
+    /// the views' decision and the test pass (a resumed run adds its earlier processes'
+    /// training clock). The budget holds it.
     pub total_seconds: f64,
     pub resumed: bool,
     pub train_images_per_second: f64,

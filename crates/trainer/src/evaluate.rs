@@ -52,6 +52,82 @@ pub enum Views {
     MirrorShifted,
 }
 
+impl Views {
+    /// Forward passes per image.
+    pub fn count(self) -> usize {
+        match self {
+            Views::Plain => 1,
+            Views::Mirror => 2,
+            Views::MirrorShifted => 2 + 2 * SHIFTS.len(),
+        }
+    }
+}
+
+/// What the evaluation after training costs: choosing the views on VALIDATION, then the test
+/// pass, in units of one plain pass of the saved model (every member of an ensemble) over
+/// VALIDATION.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvaluationCost {
+    pub validation_pass_seconds: f64,
+    pub validation_images: usize,
+    pub test_images: usize,
+}
+
+impl EvaluationCost {
+    /// Seconds to decide among the sets up to `widest` and to predict TEST with the widest
+    /// (the decision may pick fewer views; this is the most it can take). With the image
+    /// alone there is nothing to decide.
+    pub fn seconds(&self, widest: Views) -> f64 {
+        let views = widest.count() as f64;
+        let decision = if widest == Views::Plain { 0.0 } else { views };
+        let test = views * self.test_images as f64 / self.validation_images.max(1) as f64;
+        (decision + test) * self.validation_pass_seconds
+    }
+
+    /// The widest set whose evaluation fits in `seconds`; the image alone when none does
+    /// (TEST is always predicted).
+    pub fn widest_within(&self, seconds: f64) -> Views {
+        [Views::MirrorShifted, Views::Mirror]
+            .into_iter()
+            .find(|&v| self.seconds(v) <= seconds)
+            .unwrap_or(Views::Plain)
+    }
+}
+
+/// Seconds one plain pass of `model` (an inference copy) over `indices` takes, from a timed
+/// batch scaled to their number.
+pub fn pass_seconds(
+    model: &impl Classifier,
+    images: Arc<Images>,
+    labels: Arc<Vec<u8>>,
+    indices: &[usize],
+    batch_size: usize,
+    device: &Device,
+) -> f64 {
+    let sample: Vec<usize> = indices.iter().take(batch_size.max(1)).copied().collect();
+    if sample.is_empty() {
+        return 0.0;
+    }
+    let timed_pass = || {
+        let start = Instant::now();
+        let _ = predict(
+            model,
+            images.clone(),
+            labels.clone(),
+            sample.clone(),
+            batch_size,
+            device,
+            Views::Plain,
+        );
+        start.elapsed().as_secs_f64()
+    };
+    // The first batch through a fresh model pays one-off costs (buffers, worker threads)
+    // that the passes do not: timed alone, it put the first pass at twice its real time
+    // on a slower 2-core machine. The faster of the next two stands for the rest.
+    timed_pass();
+    timed_pass().min(timed_pass()) * indices.len() as f64 / sample.len() as f64
+}
+
 /// The one-pixel shifts (rows down, columns right) of [`Views::MirrorShifted`].
 const SHIFTS: [(isize, isize); 4] = [(0, 1), (0, -1), (1, 0), (-1, 0)];
 
@@ -168,11 +244,19 @@ pub struct MirrorChoice {
     /// The ten views won.
     #[serde(default)]
     pub shifted: bool,
-    /// Time the decision took (one pass over VALIDATION, every view), after the budget.
+    /// Time the decision took (one pass over VALIDATION, every view tried).
     pub seconds: f64,
+    /// Views per image of the widest set tried, when the budget left no time for all
+    /// three (1 or 2); absent when all were tried (and in cards saved before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub views_tried: Option<usize>,
 }
 
 impl MirrorChoice {
+    /// Decides among the sets up to `widest`. `plain_accuracy` (the model's own on
+    /// VALIDATION, known from training) stands for every figure when `widest` is the image
+    /// alone: nothing is predicted then.
+    #[allow(clippy::too_many_arguments)]
     pub fn decide(
         model: &impl Classifier,
         images: Arc<Images>,
@@ -180,31 +264,32 @@ impl MirrorChoice {
         validation: Vec<usize>,
         batch_size: usize,
         device: &Device,
+        widest: Views,
+        plain_accuracy: f64,
     ) -> Self {
         let start = Instant::now();
-        let accuracies: Vec<f64> = predict_views(
-            model,
-            images,
-            labels,
-            validation,
-            batch_size,
-            device,
-            Views::MirrorShifted,
-        )
-        .iter()
-        .map(Predictions::accuracy)
-        .collect();
-        let (plain, mirrored, shifted) = match accuracies[..] {
-            [plain, mirrored, shifted] => (plain, mirrored, shifted),
-            _ => (0.0, 0.0, 0.0),
+        let accuracies: Vec<f64> = if widest == Views::Plain {
+            vec![plain_accuracy]
+        } else {
+            predict_views(
+                model, images, labels, validation, batch_size, device, widest,
+            )
+            .iter()
+            .map(Predictions::accuracy)
+            .collect()
         };
+        let plain = accuracies.first().copied().unwrap_or(plain_accuracy);
+        let mirrored = accuracies.get(1).copied().unwrap_or(plain);
+        let shifted = accuracies.get(2).copied();
+        let shifted_wins = shifted.is_some_and(|s| s > plain.max(mirrored));
         MirrorChoice {
             enabled: mirrored > plain,
             validation_accuracy_plain: plain,
             validation_accuracy_mirrored: mirrored,
-            validation_accuracy_shifted: Some(shifted),
-            shifted: shifted > plain.max(mirrored),
+            validation_accuracy_shifted: shifted,
+            shifted: shifted_wins,
             seconds: start.elapsed().as_secs_f64(),
+            views_tried: (widest != Views::MirrorShifted).then(|| widest.count()),
         }
     }
 
@@ -224,6 +309,17 @@ impl MirrorChoice {
             pct(self.validation_accuracy_plain),
             pct(self.validation_accuracy_mirrored),
         );
+        let untried = " (more views did not fit in the budget's share for evaluation)";
+        if self.views_tried == Some(1) {
+            return format!(
+                "test-time views: the image alone, validation accuracy {plain}{untried}"
+            );
+        }
+        let untried = if self.views_tried.is_some() {
+            untried
+        } else {
+            ""
+        };
         match self.validation_accuracy_shifted {
             Some(shifted) if self.shifted => format!(
                 "test-time views: 10 (the image and its mirror, each also shifted one pixel each \
@@ -234,7 +330,7 @@ impl MirrorChoice {
             shifted => format!(
                 "mirror averaging {}: validation accuracy {mirrored} with it, {plain} without{}",
                 if self.enabled { "on" } else { "off" },
-                shifted.map_or(String::new(), |s| format!(
+                shifted.map_or(untried.to_string(), |s| format!(
                     "; {} with one-pixel shifts too (10 views, not kept)",
                     pct(s)
                 ))
@@ -394,5 +490,87 @@ mod tests {
                 .describe()
                 .contains("93.00% with one-pixel shifts too (10 views, not kept)")
         );
+    }
+
+    #[test]
+    fn the_evaluation_fits_the_widest_views_the_time_allows() {
+        // Twice as many test images as validation images: a test pass is two passes.
+        let cost = EvaluationCost {
+            validation_pass_seconds: 2.0,
+            validation_images: 5_000,
+            test_images: 10_000,
+        };
+        assert_eq!(
+            cost.seconds(Views::Plain),
+            4.0,
+            "no decision, one test pass"
+        );
+        assert_eq!(cost.seconds(Views::Mirror), 2.0 * (2.0 + 4.0));
+        assert_eq!(cost.seconds(Views::MirrorShifted), 2.0 * (10.0 + 20.0));
+        assert_eq!(cost.widest_within(60.0), Views::MirrorShifted);
+        assert_eq!(cost.widest_within(59.9), Views::Mirror);
+        assert_eq!(cost.widest_within(12.0), Views::Mirror);
+        assert_eq!(cost.widest_within(11.9), Views::Plain);
+        assert_eq!(
+            cost.widest_within(0.0),
+            Views::Plain,
+            "TEST is still predicted"
+        );
+    }
+
+    #[test]
+    fn a_decision_tries_only_the_views_it_is_given() {
+        let device = Device::flex();
+        let model = CnnConfig {
+            stages: vec![StageConfig {
+                channels: 4,
+                convs: 1,
+            }],
+            ..CnnConfig::default()
+        }
+        .init(&device)
+        .unwrap();
+        let decide = |widest| {
+            MirrorChoice::decide(
+                &model,
+                Arc::new(images()),
+                Arc::new(vec![1u8, 2, 3]),
+                vec![0, 1, 2],
+                2,
+                &device,
+                widest,
+                0.5,
+            )
+        };
+        // Nothing predicted: the known accuracy stands for the image alone.
+        let alone = decide(Views::Plain);
+        assert_eq!(alone.views(), Views::Plain);
+        assert_eq!(alone.views_tried, Some(1));
+        assert_eq!(alone.validation_accuracy_plain, 0.5);
+        assert!(
+            alone.describe().contains("did not fit"),
+            "{}",
+            alone.describe()
+        );
+        let two = decide(Views::Mirror);
+        assert_eq!(two.views_tried, Some(2));
+        assert_eq!(two.validation_accuracy_shifted, None);
+        assert_ne!(two.views(), Views::MirrorShifted);
+        assert!(two.describe().contains("did not fit"), "{}", two.describe());
+        let all = decide(Views::MirrorShifted);
+        assert_eq!(all.views_tried, None);
+        assert!(all.validation_accuracy_shifted.is_some());
+        assert!(
+            !all.describe().contains("did not fit"),
+            "{}",
+            all.describe()
+        );
+        // Three images: every accuracy is a third, measured, not the figure passed in.
+        for a in [
+            two.validation_accuracy_plain,
+            all.validation_accuracy_mirrored,
+        ] {
+            assert!([0.0, 1.0 / 3.0, 2.0 / 3.0, 1.0].contains(&a), "{a}");
+        }
     }
 }

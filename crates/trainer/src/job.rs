@@ -6,7 +6,7 @@ use crate::artifacts::{
 };
 use crate::backend::Compute;
 use crate::budget::format_duration;
-use crate::evaluate::{MirrorChoice, predict};
+use crate::evaluate::{EvaluationCost, MirrorChoice, Views, predict};
 use crate::reporting::{write_index, write_report};
 use crate::search::{Plan, SearchMode, SearchPlan, SearchSummary, StageKind, TrialRecord};
 use crate::stages::Stages;
@@ -215,10 +215,11 @@ pub fn evaluate_saved(
     let mut notes = Vec::new();
     if card
         .test_time_mirror
-        .is_none_or(|c| c.validation_accuracy_shifted.is_none())
+        .is_none_or(|c| c.validation_accuracy_shifted.is_none() && c.views_tried.is_none())
     {
         // Saved before mirror averaging or the shifted views existed: decide it now, on
-        // VALIDATION, as training does, and record the decision in the model card.
+        // VALIDATION, as training does, and record the decision in the model card. (A run
+        // whose budget left no time for every view keeps the views it chose.)
         let choice = MirrorChoice::decide(
             &model,
             Arc::new(dataset.train_images),
@@ -226,6 +227,11 @@ pub fn evaluate_saved(
             dataset.split.validation,
             card.training.eval_batch_size,
             &device,
+            // No budget here: every set is tried.
+            Views::MirrorShifted,
+            card.best_validation
+                .as_ref()
+                .map_or(0.0, |b| b.validation_accuracy),
         );
         notes.push(choice.describe());
         card.test_time_mirror = Some(choice);
@@ -530,6 +536,7 @@ pub fn run_job(
     let device = options.compute.device.clone();
     // The search's clock starts here: measuring the machine for the plan is part of it.
     let search_started = Instant::now();
+    let loading = job_start.elapsed();
     if !resumed {
         spec.search = match plan_for(&options, &spec, &device, data.train.len()) {
             Plan::Single { reason } => {
@@ -553,20 +560,57 @@ pub fn run_job(
                     "train one model"
                 };
                 observer.note(&format!("plan: {head} ({reason}); {}", width.words));
-                for line in copies.iter().flat_map(|plan| plan.describe()) {
-                    observer.note(&line);
-                }
-                copies
+                // One model plans its evaluation when it starts training (below).
+                copies.map(|plan| {
+                    let evaluation = plan_evaluation(
+                        &spec.model,
+                        plan.finalists,
+                        &data,
+                        test_images.count,
+                        spec.training.eval_batch_size,
+                        &device,
+                        spec.budget_seconds,
+                    );
+                    let plan = plan.reserve(loading.as_secs_f64() + evaluation.seconds);
+                    for line in plan.describe() {
+                        observer.note(&line);
+                    }
+                    observer.note(&evaluation.describe());
+                    plan
+                })
             }
             Plan::Search(mut plan) => {
                 plan.widen_finals = options.width.is_none();
+                // The finalists are settled after the rungs: plan for the widest they may be.
+                let finals_model = if plan.widen_finals {
+                    spec.model.widened(crate::recipe::WIDER_WIDTHS[0])
+                } else {
+                    spec.model.clone()
+                };
+                let evaluation = plan_evaluation(
+                    &finals_model,
+                    plan.finalists,
+                    &data,
+                    test_images.count,
+                    spec.training.eval_batch_size,
+                    &device,
+                    spec.budget_seconds,
+                );
+                let plan = plan.reserve(loading.as_secs_f64() + evaluation.seconds);
                 for line in plan.describe() {
                     observer.note(&line);
                 }
+                observer.note(&evaluation.describe());
                 Some(plan)
             }
         };
     }
+    // Time earlier processes of a resumed run used, on the clock their checkpoint kept.
+    let earlier = match (&resume, &spec.search) {
+        (Some(r), _) => r.state.elapsed_seconds,
+        (None, Some(_)) if resumed => Stages::progress(&paths.checkpoint_dir())?.clock_seconds,
+        _ => 0.0,
+    };
     let trained = match spec.search.clone() {
         None => {
             // The timing probe of `auto` (if it ran) is part of the budget too.
@@ -575,7 +619,21 @@ pub fn run_job(
             } else {
                 search_started.elapsed()
             };
-            train_single(&spec, probe, &paths, resume, &data, &device, stop, observer)?
+            let evaluation = plan_evaluation(
+                &spec.model,
+                1,
+                &data,
+                test_images.count,
+                spec.training.eval_batch_size,
+                &device,
+                spec.budget_seconds,
+            );
+            observer.note(&evaluation.describe());
+            // Everything before the first step and after the last is the budget's too.
+            let outside = job_start.elapsed() - probe + Duration::from_secs_f64(evaluation.seconds);
+            train_single(
+                &spec, probe, outside, &paths, resume, &data, &device, stop, observer,
+            )?
         }
         Some(plan) => {
             if !resumed {
@@ -602,6 +660,25 @@ pub fn run_job(
         }
     };
 
+    // The views that still fit in what is left of the budget (a search's ensemble may have
+    // more members than planned), never more than the share evaluation may take.
+    let cost = EvaluationCost {
+        validation_pass_seconds: crate::evaluate::pass_seconds(
+            &trained.model,
+            data.images.clone(),
+            data.labels.clone(),
+            &data.validation,
+            spec.training.eval_batch_size,
+            &device,
+        ),
+        validation_images: data.validation.len(),
+        test_images: test_images.count,
+    };
+    // Half the run's tolerance absorbs an estimate a little short.
+    let used = earlier + job_start.elapsed().as_secs_f64();
+    let slack = crate::budget::tolerance(Duration::from_secs_f64(spec.budget_seconds)) / 2;
+    let left = spec.budget_seconds - used - REPORT_SECONDS + slack.as_secs_f64();
+    let widest = cost.widest_within(left.min(EVALUATION_SHARE * spec.budget_seconds));
     let mirror = MirrorChoice::decide(
         &trained.model,
         data.images.clone(),
@@ -609,6 +686,8 @@ pub fn run_job(
         data.validation.clone(),
         spec.training.eval_batch_size,
         &device,
+        widest,
+        trained.validation_accuracy,
     );
     observer.note(&mirror.describe());
 
@@ -652,7 +731,7 @@ pub fn run_job(
         epochs_completed: history.last().map_or(0.0, |r| r.epochs_completed),
         steps: trained.steps,
         training_seconds: trained.training_time.as_secs_f64(),
-        total_seconds: job_start.elapsed().as_secs_f64(),
+        total_seconds: earlier + job_start.elapsed().as_secs_f64(),
         resumed,
         train_images_per_second: throughput,
         peak_rss_bytes: artifacts::peak_rss_bytes(),
@@ -738,8 +817,82 @@ struct Trained {
     steps: u64,
     stop_reason: StopReason,
     training_time: Duration,
+    /// The saved model's, one view per image.
+    validation_accuracy: f64,
     search: Option<SearchSummary>,
     trials: Vec<TrialRecord>,
+}
+
+/// Most of the budget the evaluation after training may take: ten views of every image
+/// cost ten forward passes, and beyond this share they would cost the model more training
+/// than they return (README, "How a run spends its budget").
+const EVALUATION_SHARE: f64 = 0.1;
+
+/// Kept for what follows the test pass: the metrics, the saved files and the report
+/// (about a second on 2 cores).
+const REPORT_SECONDS: f64 = 2.0;
+
+/// What a run keeps for its evaluation, planned before training.
+struct EvaluationPlan {
+    widest: Views,
+    seconds: f64,
+}
+
+impl EvaluationPlan {
+    fn describe(&self) -> String {
+        let views = match self.widest {
+            Views::Plain => {
+                "the image alone (more views would take over a tenth of the budget)".to_string()
+            }
+            widest => format!(
+                "up to {} views per image, as validation decides{}",
+                widest.count(),
+                if widest == Views::MirrorShifted {
+                    ""
+                } else {
+                    " (more would take over a tenth of the budget)"
+                }
+            ),
+        };
+        format!(
+            "evaluation after training: {views}; {} of the budget kept for it and the report",
+            format_duration(Duration::from_secs_f64(self.seconds))
+        )
+    }
+}
+
+/// The widest test-time views `members` models of `model` can be evaluated with inside
+/// [`EVALUATION_SHARE`] of the budget, timed on a batch of VALIDATION with fresh weights
+/// (the time does not depend on them), and the seconds that takes with the report.
+fn plan_evaluation(
+    model: &CnnConfig,
+    members: usize,
+    data: &TrainData,
+    test_images: usize,
+    batch_size: usize,
+    device: &Device,
+    budget_seconds: f64,
+) -> EvaluationPlan {
+    let pass = model.init(device).map_or(0.0, |network| {
+        crate::evaluate::pass_seconds(
+            &network,
+            data.images.clone(),
+            data.labels.clone(),
+            &data.validation,
+            batch_size,
+            device,
+        )
+    });
+    let cost = EvaluationCost {
+        validation_pass_seconds: pass * members.max(1) as f64,
+        validation_images: data.validation.len(),
+        test_images,
+    };
+    let widest = cost.widest_within(EVALUATION_SHARE * budget_seconds);
+    EvaluationPlan {
+        widest,
+        seconds: cost.seconds(widest) + REPORT_SECONDS,
+    }
 }
 
 /// The budget's plan. `auto` measures the default model's speed on this device first (a
@@ -820,6 +973,7 @@ fn choose_width(
 fn train_single(
     spec: &RunSpec,
     probe: Duration,
+    outside: Duration,
     paths: &RunPaths,
     resume: Option<crate::train::Resume>,
     data: &TrainData,
@@ -835,7 +989,7 @@ fn train_single(
         model_config: &spec.model,
         config: &spec.training,
         seed: spec.seed,
-        budget: Duration::from_secs_f64(spec.budget_seconds).saturating_sub(probe),
+        budget: Duration::from_secs_f64(spec.budget_seconds).saturating_sub(probe + outside),
         data,
         device,
         stop,
@@ -851,6 +1005,7 @@ fn train_single(
             bytes: outcome.model_bytes,
             validation_accuracy: outcome.validation.accuracy(),
         }],
+        validation_accuracy: outcome.validation.accuracy(),
         model: model::Ensemble::new(vec![outcome.model])?,
         history: outcome.state.history,
         best: outcome.state.best,
@@ -943,6 +1098,11 @@ fn train_search(
             StopReason::BudgetReached
         },
         training_time,
+        validation_accuracy: if summary.members.len() > 1 {
+            summary.ensemble_validation_accuracy
+        } else {
+            summary.single_validation_accuracy
+        },
         search: Some(summary),
         trials: outcome.records,
     })

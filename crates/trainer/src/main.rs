@@ -647,14 +647,16 @@ fn train(args: Args) -> Result<()> {
     drop(progress);
 
     let card = &outcome.card;
-    let overrun = card.training_seconds - card.budget_seconds;
+    // The whole run counts: loading, training, evaluation and report.
+    let overrun = card.total_seconds - card.budget_seconds;
     println!(
-        "\nRun {}: {} on {}, {:.2} epochs in {} of a {} budget ({}); stop: {}.",
+        "\nRun {}: {} parameters on {}, {:.2} epochs in {} of training, the whole run {} of a {} budget ({}); stop: {}.",
         outcome.run_name,
         card.parameters,
         card.backend,
         card.epochs_completed,
         format_duration(std::time::Duration::from_secs_f64(card.training_seconds)),
+        format_duration(std::time::Duration::from_secs_f64(card.total_seconds)),
         card.budget,
         if overrun
             > tolerance(std::time::Duration::from_secs_f64(card.budget_seconds)).as_secs_f64()

@@ -183,6 +183,11 @@ pub struct SearchPlan {
     /// `--width` fixed the width; runs saved before this existed did not).
     #[serde(default)]
     pub widen_finals: bool,
+    /// Seconds of the budget outside the search's clock: loading the data before it, and
+    /// after it the evaluation (the test-time views chosen on VALIDATION, the test pass, the
+    /// report). Absent in runs saved before the whole run counted.
+    #[serde(default)]
+    pub reserved_seconds: f64,
 }
 
 impl SearchPlan {
@@ -224,6 +229,7 @@ impl SearchPlan {
             final_seconds_each: final_seconds / finalists as f64,
             candidates: sample_candidates(base_model, base_training, first_trials, seed),
             widen_finals: true,
+            reserved_seconds: 0.0,
         }
     }
 
@@ -253,7 +259,27 @@ impl SearchPlan {
                 copies
             ],
             widen_finals: false,
+            reserved_seconds: 0.0,
         }
+    }
+
+    /// Keeps `seconds` of the budget out of the search's clock: the finalists share what
+    /// the rungs and the reserve leave.
+    pub fn reserve(mut self, seconds: f64) -> Self {
+        let rungs: f64 = self
+            .rungs
+            .iter()
+            .map(|r| r.trials as f64 * r.seconds_each)
+            .sum();
+        self.reserved_seconds = seconds.max(0.0);
+        self.final_seconds_each =
+            (self.budget_seconds - rungs - self.reserved_seconds).max(0.0) / self.finalists as f64;
+        self
+    }
+
+    /// The search clock's budget: the run's, less what is reserved.
+    pub fn clock_seconds(&self) -> f64 {
+        self.budget_seconds - self.reserved_seconds
     }
 
     pub fn trial_count(&self) -> usize {
@@ -263,13 +289,21 @@ impl SearchPlan {
     /// The plan in a few lines, printed before training starts.
     pub fn describe(&self) -> Vec<String> {
         let epochs = |s: f64| s / self.default_epoch_seconds.max(1e-9);
+        let reserve = (self.reserved_seconds > 0.0).then(|| {
+            format!(
+                "  kept out of training: {} (loading the data, then evaluation and report)",
+                format_duration(Duration::from_secs_f64(self.reserved_seconds))
+            )
+        });
         if self.rungs.is_empty() {
-            return vec![format!(
+            let mut lines = vec![format!(
                 "plan: {} trainings of this model, each with its own seed, for ~{} (~{:.0} epochs) each, then their average if it wins on validation",
                 self.finalists,
                 format_duration(Duration::from_secs_f64(self.final_seconds_each)),
                 epochs(self.final_seconds_each)
             )];
+            lines.extend(reserve);
+            return lines;
         }
         let mut lines = vec![format!(
             "plan: search ({} trials by successive halving in {}, then {} trained for ~{}{} (settled after the rungs: one per {:.0} epochs of the winner, at the base width trained {}x wider when that still gets them), then an ensemble if it wins on validation); the default model takes {:.1}s per epoch here",
@@ -296,6 +330,7 @@ impl SearchPlan {
                 epochs(r.seconds_each)
             ));
         }
+        lines.extend(reserve);
         lines
     }
 }
@@ -342,7 +377,7 @@ fn choose_finals<T: StageTrainer>(
     contenders: &[Candidate],
     trainer: &mut T,
 ) -> FinalsChoice {
-    let left = (plan.budget_seconds - trainer.clock()).max(0.0);
+    let left = (plan.clock_seconds() - trainer.clock()).max(0.0);
     let base_rate = |seconds: f64| seconds / plan.default_epoch_seconds.max(1e-9);
     let Some(winner) = contenders.first() else {
         return FinalsChoice {
@@ -545,7 +580,7 @@ pub fn run_search<T: StageTrainer>(
     finals: Option<FinalsChoice>,
     trainer: &mut T,
 ) -> Result<SearchOutcome, T::Error> {
-    let budget = plan.budget_seconds;
+    let budget = plan.clock_seconds();
     let mut validations: Vec<(String, Predictions)> = Vec::new();
     let mut interrupted = false;
     // Time the finalists need at least: half their plan. A search slower than planned
@@ -1159,6 +1194,35 @@ mod tests {
             "{:?}",
             out.summary.explanation
         );
+    }
+
+    #[test]
+    fn what_is_reserved_stays_out_of_the_search_clock() {
+        let (m, t) = base();
+        let plan = SearchPlan::copies(3600.0, 48.0, &m, &t, 2).reserve(200.0);
+        assert_eq!(plan.final_seconds_each, 1700.0);
+        assert!(
+            plan.describe()
+                .iter()
+                .any(|l| l.contains("kept out of training: 3m20s"))
+        );
+        let mut fake = Fake::new();
+        run_search(&plan, 42, Vec::new(), None, &mut fake).unwrap();
+        let seconds: Vec<f64> = fake.trained.iter().map(|t| t.2).collect();
+        assert_eq!(seconds, [1700.0, 1700.0]);
+        assert!((fake.clock - 3400.0).abs() < 1e-6, "{}", fake.clock);
+
+        // A search keeps its rungs; the finalists give up the reserve.
+        let full = SearchPlan::new(3600.0, 30.0, &m, &t, 1);
+        let mut reserved = full.clone().reserve(300.0);
+        assert_eq!(reserved.rungs, full.rungs);
+        let finals = |p: &SearchPlan| p.final_seconds_each * p.finalists as f64;
+        assert!((finals(&full) - finals(&reserved) - 300.0).abs() < 1e-6);
+        reserved.widen_finals = false;
+        let mut fake = Fake::new();
+        run_search(&reserved, 1, Vec::new(), None, &mut fake).unwrap();
+        assert!(fake.clock <= 3300.0 + 1e-6, "{}", fake.clock);
+        assert!(fake.clock >= 3300.0 - 1.0, "{}", fake.clock);
     }
 
     #[test]

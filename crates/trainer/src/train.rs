@@ -540,35 +540,14 @@ impl Session<'_> {
     }
 
     fn estimate_validation_seconds(&self, model: &Cnn) -> f64 {
-        let sample: Vec<usize> = self
-            .data
-            .validation
-            .iter()
-            .take(self.config.eval_batch_size.max(1))
-            .copied()
-            .collect();
-        if sample.is_empty() {
-            return 0.0;
-        }
-        let inference = model.valid();
-        let timed_pass = || {
-            let start = Instant::now();
-            let _ = predict(
-                &inference,
-                self.data.images.clone(),
-                self.data.labels.clone(),
-                sample.clone(),
-                self.config.eval_batch_size,
-                self.device,
-                crate::evaluate::Views::Plain,
-            );
-            start.elapsed().as_secs_f64()
-        };
-        // The first batch through a fresh model pays one-off costs (buffers, worker threads)
-        // that the passes do not: timed alone, it put the first pass at twice its real time
-        // on a slower 2-core machine, and the step deadline that far before the budget's end.
-        timed_pass();
-        timed_pass() * self.data.validation.len() as f64 / sample.len() as f64
+        crate::evaluate::pass_seconds(
+            &model.valid(),
+            self.data.images.clone(),
+            self.data.labels.clone(),
+            &self.data.validation,
+            self.config.eval_batch_size,
+            self.device,
+        )
     }
 }
 

@@ -124,13 +124,26 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
     let _serial = one_training_at_a_time();
     let work = tempfile::tempdir().unwrap();
     let budget = 20.0;
+    let started = std::time::Instant::now();
     let out = trainer(work.path())
         .args(["--budget", "20s", "--run-name", "e2e", "--seed", "7"])
         .arg("--data-dir")
         .arg(&data)
         .output()
         .unwrap();
+    let wall = started.elapsed().as_secs_f64();
     assert!(out.status.success(), "{}", text(&out));
+    // The whole run, data loading, test evaluation and report included, keeps the budget.
+    assert!(
+        wall <= budget + 5.0,
+        "the run took {wall}s of a {budget}s budget:\n{}",
+        text(&out)
+    );
+    assert!(
+        text(&out).contains("evaluation after training: "),
+        "{}",
+        text(&out)
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     for needle in [
         "AutoML free",
@@ -160,12 +173,15 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
 
     let card = json(&model_dir.join("model.json"));
     let trained = card["training_seconds"].as_f64().unwrap();
+    let total = card["total_seconds"].as_f64().unwrap();
     assert!(
-        trained <= budget + 5.0,
-        "training took {trained}s of a {budget}s budget"
+        trained < total && total <= wall,
+        "training {trained}s, whole run {total}s, wall {wall}s"
     );
+    eprintln!("e2e: training {trained:.1}s, whole run {total:.1}s, wall {wall:.1}s");
+    // What is left after loading the data and keeping the evaluation's share trains.
     assert!(
-        trained >= budget * 0.8,
+        trained >= budget * 0.5,
         "training stopped early at {trained}s"
     );
     assert_eq!(card["stop_reason"], "budget_reached");
