@@ -629,10 +629,20 @@ pub fn run_job(
                 spec.budget_seconds,
             );
             observer.note(&evaluation.describe());
-            // Everything before the first step and after the last is the budget's too.
-            let outside = job_start.elapsed() - probe + Duration::from_secs_f64(evaluation.seconds);
+            // Everything before the first step and after the last is the budget's too: the
+            // evaluation's passes are kept by the training loop, timed as its own are.
+            let outside = job_start.elapsed() - probe + Duration::from_secs_f64(REPORT_SECONDS);
             train_single(
-                &spec, probe, outside, &paths, resume, &data, &device, stop, observer,
+                &spec,
+                probe,
+                outside,
+                evaluation.passes,
+                &paths,
+                resume,
+                &data,
+                &device,
+                stop,
+                observer,
             )?
         }
         Some(plan) => {
@@ -835,6 +845,9 @@ const REPORT_SECONDS: f64 = 2.0;
 /// What a run keeps for its evaluation, planned before training.
 struct EvaluationPlan {
     widest: Views,
+    /// Its forward passes, in plain passes over VALIDATION (decision and test pass).
+    passes: f64,
+    /// Their estimated time, with the report's.
     seconds: f64,
 }
 
@@ -889,8 +902,14 @@ fn plan_evaluation(
         test_images,
     };
     let widest = cost.widest_within(EVALUATION_SHARE * budget_seconds);
+    let passes = EvaluationCost {
+        validation_pass_seconds: 1.0,
+        ..cost
+    }
+    .seconds(widest);
     EvaluationPlan {
         widest,
+        passes,
         seconds: cost.seconds(widest) + REPORT_SECONDS,
     }
 }
@@ -970,10 +989,13 @@ fn choose_width(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// `probe`: the plan's timing (part of `training_time`); `outside`: the rest of the run
+/// outside training; `evaluation_passes`: kept by the training loop.
 fn train_single(
     spec: &RunSpec,
     probe: Duration,
     outside: Duration,
+    evaluation_passes: f64,
     paths: &RunPaths,
     resume: Option<crate::train::Resume>,
     data: &TrainData,
@@ -990,6 +1012,7 @@ fn train_single(
         config: &spec.training,
         seed: spec.seed,
         budget: Duration::from_secs_f64(spec.budget_seconds).saturating_sub(probe + outside),
+        evaluation_passes,
         data,
         device,
         stop,

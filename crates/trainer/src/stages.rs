@@ -133,6 +133,8 @@ impl StageTrainer for Stages<'_> {
             config: &candidate.training,
             seed: plan.seed,
             budget: std::time::Duration::from_secs_f64(plan.budget_seconds),
+            // The plan keeps the evaluation out of the search's clock.
+            evaluation_passes: 0.0,
             data: self.data,
             device: self.device,
             stop: self.stop,

@@ -244,6 +244,10 @@ pub struct Session<'a> {
     pub config: &'a TrainConfig,
     pub seed: u64,
     pub budget: Duration,
+    /// Plain passes over VALIDATION to keep inside the budget after training's final one:
+    /// the evaluation that follows (the test-time views' decision, the test pass), timed as
+    /// the validation passes are.
+    pub evaluation_passes: f64,
     pub data: &'a TrainData,
     /// The inference device; training uses its autodiff twin.
     pub device: &'a Device,
@@ -316,8 +320,16 @@ impl Session<'_> {
         let start = Instant::now();
         let elapsed = || already_used + start.elapsed();
         let margin = Duration::from_millis(250);
-        let step_deadline = |validation_seconds: f64| {
-            budget.saturating_sub(Duration::from_secs_f64(validation_seconds * 1.15) + margin)
+        let evaluation_passes = self.evaluation_passes;
+        // The latest pass times the evaluation: the slowest (`validation_seconds`, which
+        // guards the final pass) would keep back more than it needs.
+        let mut latest_pass = state.validation_seconds;
+        let step_deadline = |validation_seconds: f64, latest_pass: f64| {
+            budget.saturating_sub(
+                Duration::from_secs_f64(
+                    validation_seconds * 1.15 + latest_pass * evaluation_passes,
+                ) + margin,
+            )
         };
         let mut step_seconds = 0.0f64;
         let mut stop = None;
@@ -351,7 +363,7 @@ impl Session<'_> {
                 pipeline.wait += wait_start.elapsed();
                 pipeline.build += Duration::from_secs_f64(b.build_seconds);
                 pipeline.steps += 1;
-                let deadline = step_deadline(state.validation_seconds);
+                let deadline = step_deadline(state.validation_seconds, latest_pass);
                 if self.stop.load(Ordering::Relaxed) {
                     stop = Some(StopReason::Interrupted);
                     break;
@@ -423,7 +435,8 @@ impl Session<'_> {
             // passes are spaced at least 1/25 of the budget apart so that short epochs in a
             // long budget do not spend a large share of it on validation.
             let now = elapsed().as_secs_f64();
-            let room = now + 2.2 * state.validation_seconds < budget.as_secs_f64();
+            let room = now + 2.2 * state.validation_seconds + latest_pass * evaluation_passes
+                < budget.as_secs_f64();
             let spaced = now - last_validation_at >= budget.as_secs_f64() / 25.0;
             let last_epoch = cfg.max_epochs.is_some_and(|m| state.next_epoch >= m);
             let validate_now =
@@ -435,6 +448,7 @@ impl Session<'_> {
             self.observer.validation_started();
             let (predictions, seconds) = self.validate(&model);
             state.validation_seconds = state.validation_seconds.max(seconds);
+            latest_pass = seconds;
             last_validation_at = elapsed().as_secs_f64();
             let (validation_loss, validation_accuracy) =
                 (predictions.loss(), predictions.accuracy());
@@ -602,6 +616,7 @@ mod tests {
             seed: 1,
             // Long enough that no pass is due at the end of the first epoch.
             budget: Duration::from_secs(3600),
+            evaluation_passes: 0.0,
             data: &data,
             device: &Device::flex(),
             stop: &stop,
