@@ -631,7 +631,8 @@ pub fn run_job(
             observer.note(&evaluation.describe());
             // Everything before the first step and after the last is the budget's too: the
             // evaluation's passes are kept by the training loop, timed as its own are.
-            let outside = job_start.elapsed() - probe + Duration::from_secs_f64(REPORT_SECONDS);
+            let outside =
+                job_start.elapsed().saturating_sub(probe) + Duration::from_secs_f64(REPORT_SECONDS);
             train_single(
                 &spec,
                 probe,
