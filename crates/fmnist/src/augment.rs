@@ -52,19 +52,7 @@ pub fn augment_into(image: &[u8], aug: &Augmentation, rng: &mut impl Rng, out: &
         (0, 0)
     };
     let flip = aug.horizontal_flip && rng.random_bool(0.5);
-    let background = normalize(0);
-    let side = SIDE as isize;
-    for y in 0..side {
-        for x in 0..side {
-            let sx = if flip { side - 1 - x } else { x } + dx;
-            let sy = y + dy;
-            out[(y * side + x) as usize] = if (0..side).contains(&sx) && (0..side).contains(&sy) {
-                normalize(image[(sy * side + sx) as usize])
-            } else {
-                background
-            };
-        }
-    }
+    translate_into(image, out, (-dy, -dx), flip, normalize);
     if aug.random_erasing > 0.0 && rng.random_bool(aug.random_erasing.clamp(0.0, 1.0) as f64) {
         erase_rectangle(rng, out);
     }
@@ -74,26 +62,39 @@ pub fn augment_into(image: &[u8], aug: &Augmentation, rng: &mut impl Rng, out: &
 /// moved `dy` rows down and `dx` columns right, the uncovered border black: the test-time
 /// counterpart of the training crops.
 pub fn shift_normalized(images: &[f32], dy: isize, dx: isize) -> Vec<f32> {
-    let side = SIDE as isize;
-    let mut out = vec![normalize(0); images.len()];
+    let mut out = vec![0.0; images.len()];
     for (src, dst) in images
         .chunks_exact(PIXELS)
         .zip(out.chunks_exact_mut(PIXELS))
     {
-        for y in 0..side {
-            let sy = y - dy;
-            if !(0..side).contains(&sy) {
-                continue;
-            }
-            for x in 0..side {
-                let sx = x - dx;
-                if (0..side).contains(&sx) {
-                    dst[(y * side + x) as usize] = src[(sy * side + sx) as usize];
-                }
-            }
-        }
+        translate_into(src, dst, (dy, dx), false, |v| v);
     }
     out
+}
+
+/// One image's pixels, mirrored left-right when `flip`, then moved `dy` rows down and `dx`
+/// columns right, each turned into the network's input by `value`; the uncovered border is
+/// black ([`normalize`] of 0). Training crops and test-time shifts are both this.
+fn translate_into<P: Copy>(
+    image: &[P],
+    out: &mut [f32],
+    (dy, dx): (isize, isize),
+    flip: bool,
+    value: impl Fn(P) -> f32,
+) {
+    let side = SIDE as isize;
+    let background = normalize(0);
+    for y in 0..side {
+        for x in 0..side {
+            let sx = if flip { side - 1 - x } else { x } - dx;
+            let sy = y - dy;
+            out[(y * side + x) as usize] = if (0..side).contains(&sx) && (0..side).contains(&sy) {
+                value(image[(sy * side + sx) as usize])
+            } else {
+                background
+            };
+        }
+    }
 }
 
 /// Zhong et al.'s random erasing: a rectangle of 2-25% of the area, aspect 0.3-3.3, set to

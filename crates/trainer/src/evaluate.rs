@@ -74,14 +74,18 @@ pub struct EvaluationCost {
 }
 
 impl EvaluationCost {
-    /// Seconds to decide among the sets up to `widest` and to predict TEST with the widest
-    /// (the decision may pick fewer views; this is the most it can take). With the image
-    /// alone there is nothing to decide.
-    pub fn seconds(&self, widest: Views) -> f64 {
+    /// Forward passes, in plain passes over VALIDATION, to decide among the sets up to
+    /// `widest` and to predict TEST with the widest (the decision may pick fewer views; this
+    /// is the most it can take). With the image alone there is nothing to decide.
+    pub fn passes(&self, widest: Views) -> f64 {
         let views = widest.count() as f64;
         let decision = if widest == Views::Plain { 0.0 } else { views };
-        let test = views * self.test_images as f64 / self.validation_images.max(1) as f64;
-        (decision + test) * self.validation_pass_seconds
+        decision + views * self.test_images as f64 / self.validation_images.max(1) as f64
+    }
+
+    /// [`EvaluationCost::passes`] in seconds.
+    pub fn seconds(&self, widest: Views) -> f64 {
+        self.passes(widest) * self.validation_pass_seconds
     }
 
     /// The widest set whose evaluation fits in `seconds`; the image alone when none does

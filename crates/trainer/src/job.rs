@@ -537,6 +537,22 @@ pub fn run_job(
     // The search's clock starts here: measuring the machine for the plan is part of it.
     let search_started = Instant::now();
     let loading = job_start.elapsed();
+    let (eval_batch, budget_seconds, test_count) = (
+        spec.training.eval_batch_size,
+        spec.budget_seconds,
+        test_images.count,
+    );
+    let evaluation_for = |model: &CnnConfig, members: usize| {
+        plan_evaluation(
+            model,
+            members,
+            &data,
+            test_count,
+            eval_batch,
+            &device,
+            budget_seconds,
+        )
+    };
     if !resumed {
         spec.search = match plan_for(&options, &spec, &device, data.train.len()) {
             Plan::Single { reason } => {
@@ -562,15 +578,7 @@ pub fn run_job(
                 observer.note(&format!("plan: {head} ({reason}); {}", width.words));
                 // One model plans its evaluation when it starts training (below).
                 copies.map(|plan| {
-                    let evaluation = plan_evaluation(
-                        &spec.model,
-                        plan.finalists,
-                        &data,
-                        test_images.count,
-                        spec.training.eval_batch_size,
-                        &device,
-                        spec.budget_seconds,
-                    );
+                    let evaluation = evaluation_for(&spec.model, plan.finalists);
                     let plan = plan.reserve(loading.as_secs_f64() + evaluation.seconds);
                     for line in plan.describe() {
                         observer.note(&line);
@@ -587,15 +595,7 @@ pub fn run_job(
                 } else {
                     spec.model.clone()
                 };
-                let evaluation = plan_evaluation(
-                    &finals_model,
-                    plan.finalists,
-                    &data,
-                    test_images.count,
-                    spec.training.eval_batch_size,
-                    &device,
-                    spec.budget_seconds,
-                );
+                let evaluation = evaluation_for(&finals_model, plan.finalists);
                 let plan = plan.reserve(loading.as_secs_f64() + evaluation.seconds);
                 for line in plan.describe() {
                     observer.note(&line);
@@ -605,34 +605,15 @@ pub fn run_job(
             }
         };
     }
-    // Time earlier processes of a resumed run used, on the clock their checkpoint kept.
-    let earlier = match (&resume, &spec.search) {
-        (Some(r), _) => r.state.elapsed_seconds,
-        (None, Some(_)) if resumed => Stages::progress(&paths.checkpoint_dir())?.clock_seconds,
-        _ => 0.0,
-    };
     let trained = match spec.search.clone() {
         None => {
-            // The timing probe of `auto` (if it ran) is part of the budget too.
-            let probe = if resumed {
-                Duration::ZERO
-            } else {
-                search_started.elapsed()
-            };
-            let evaluation = plan_evaluation(
-                &spec.model,
-                1,
-                &data,
-                test_images.count,
-                spec.training.eval_batch_size,
-                &device,
-                spec.budget_seconds,
-            );
+            let evaluation = evaluation_for(&spec.model, 1);
             observer.note(&evaluation.describe());
-            // Everything before the first step and after the last is the budget's too: the
-            // evaluation's passes are kept by the training loop, timed as its own are.
-            let outside =
-                job_start.elapsed().saturating_sub(probe) + Duration::from_secs_f64(REPORT_SECONDS);
+            // The plan's timing (`auto`'s probe, the evaluation's batch) is part of the
+            // budget too, and so are loading and the report; the evaluation's passes are
+            // kept by the training loop, timed as its own are.
+            let probe = search_started.elapsed();
+            let outside = loading + Duration::from_secs_f64(REPORT_SECONDS);
             train_single(
                 &spec,
                 probe,
@@ -671,6 +652,11 @@ pub fn run_job(
         }
     };
 
+    // The whole run so far: this process's loading, then training on the run's clock
+    // (earlier processes of a resumed run included), then what follows.
+    let training_ended = Instant::now();
+    let before_evaluation = loading + trained.training_time;
+    let whole_run = || (before_evaluation + training_ended.elapsed()).as_secs_f64();
     // The views that still fit in what is left of the budget (a search's ensemble may have
     // more members than planned), never more than the share evaluation may take.
     let cost = EvaluationCost {
@@ -686,9 +672,8 @@ pub fn run_job(
         test_images: test_images.count,
     };
     // Half the run's tolerance absorbs an estimate a little short.
-    let used = earlier + job_start.elapsed().as_secs_f64();
     let slack = crate::budget::tolerance(Duration::from_secs_f64(spec.budget_seconds)) / 2;
-    let left = spec.budget_seconds - used - REPORT_SECONDS + slack.as_secs_f64();
+    let left = spec.budget_seconds - whole_run() - REPORT_SECONDS + slack.as_secs_f64();
     let widest = cost.widest_within(left.min(EVALUATION_SHARE * spec.budget_seconds));
     let mirror = MirrorChoice::decide(
         &trained.model,
@@ -742,7 +727,7 @@ pub fn run_job(
         epochs_completed: history.last().map_or(0.0, |r| r.epochs_completed),
         steps: trained.steps,
         training_seconds: trained.training_time.as_secs_f64(),
-        total_seconds: earlier + job_start.elapsed().as_secs_f64(),
+        total_seconds: whole_run(),
         resumed,
         train_images_per_second: throughput,
         peak_rss_bytes: artifacts::peak_rss_bytes(),
@@ -903,14 +888,9 @@ fn plan_evaluation(
         test_images,
     };
     let widest = cost.widest_within(EVALUATION_SHARE * budget_seconds);
-    let passes = EvaluationCost {
-        validation_pass_seconds: 1.0,
-        ..cost
-    }
-    .seconds(widest);
     EvaluationPlan {
         widest,
-        passes,
+        passes: cost.passes(widest),
         seconds: cost.seconds(widest) + REPORT_SECONDS,
     }
 }
