@@ -12,7 +12,9 @@
 //! CPU picks at run time: the workspace builds for generic x86-64, where they would run four
 //! lanes wide. No path fuses a multiply and an add, so all three give the same bits.
 
+use crate::buffer::{assume_written, uninit_buffer};
 use rayon::prelude::*;
+use std::mem::MaybeUninit;
 
 /// Lanes of the partial sums: one AVX-512 register of independent accumulators instead of one
 /// serial chain of additions.
@@ -92,10 +94,15 @@ simd_dispatched! {
 
 simd_dispatched! {
     /// One plane of the output: `x * scale + shift`, then the ReLU when `RELU`.
-    fn normalize_plane<const RELU: bool>(out: &mut [f32], x: &[f32], scale: f32, shift: f32) {
+    fn normalize_plane<const RELU: bool>(
+        out: &mut [MaybeUninit<f32>],
+        x: &[f32],
+        scale: f32,
+        shift: f32,
+    ) {
         for (o, &v) in out.iter_mut().zip(x) {
             let y = affine(v, scale, shift);
-            *o = if RELU { y.max(0.0) } else { y };
+            o.write(if RELU { y.max(0.0) } else { y });
         }
     }
 }
@@ -149,7 +156,7 @@ simd_dispatched! {
 simd_dispatched! {
     /// One plane of `dx = γ/σ · (g - mean(g) - x̂ · mean(g · x̂))`.
     fn input_gradient_plane<const RELU: bool>(
-        dx: &mut [f32],
+        dx: &mut [MaybeUninit<f32>],
         x: &[f32],
         dy: &[f32],
         ch: Channel,
@@ -158,7 +165,7 @@ simd_dispatched! {
     ) {
         for ((d, &v), &grad) in dx.iter_mut().zip(x).zip(dy) {
             let g = masked::<RELU>(v, grad, ch.scale, ch.shift);
-            *d = ch.scale * (g - mean_g - (v - ch.mean) * ch.inv_std * mean_gx);
+            d.write(ch.scale * (g - mean_g - (v - ch.mean) * ch.inv_std * mean_gx));
         }
     }
 }
@@ -241,8 +248,7 @@ pub fn batch_norm_train_f32(
         })
         .unzip();
     let params = channels(gamma, beta, &mean, &variance, epsilon);
-    let mut output = vec![0.0f32; x.len()];
-    normalize(&mut output, x, hw, &params, relu);
+    let output = normalize(x, hw, &params, relu);
     BatchNormOutput {
         output,
         mean,
@@ -264,17 +270,21 @@ pub fn batch_norm_inference_f32(
     relu: bool,
 ) -> Vec<f32> {
     let params = channels(gamma, beta, mean, variance, epsilon);
-    let mut output = vec![0.0f32; x.len()];
-    if output.is_empty() {
-        return output;
-    }
-    normalize(&mut output, x, hw, &params, relu);
-    output
+    normalize(x, hw, &params, relu)
 }
 
-/// `out = x * scale + shift` per channel (then the ReLU), image by image in parallel.
-fn normalize(output: &mut [f32], x: &[f32], hw: usize, params: &[Channel], relu: bool) {
+/// `x * scale + shift` per channel (then the ReLU), image by image in parallel.
+fn normalize(x: &[f32], hw: usize, params: &[Channel], relu: bool) -> Vec<f32> {
     let image_len = params.len() * hw;
+    if x.is_empty() || image_len == 0 {
+        return vec![0.0; x.len()];
+    }
+    assert_eq!(
+        x.len() % image_len,
+        0,
+        "batch norm: input is not whole images"
+    );
+    let mut output = uninit_buffer(x.len());
     output
         .par_chunks_mut(image_len)
         .zip(x.par_chunks(image_len))
@@ -291,6 +301,9 @@ fn normalize(output: &mut [f32], x: &[f32], hw: usize, params: &[Channel], relu:
                 }
             }
         });
+    // SAFETY: `x` is whole images of `params.len()` planes, so the planes above cover the
+    // output, and `normalize_plane` writes each of its values.
+    unsafe { assume_written(output) }
 }
 
 /// The gradients of [`batch_norm_train_f32`]: `(dx, dγ, dβ)` from the forward's input,
@@ -333,7 +346,11 @@ pub fn batch_norm_train_backward_f32(
             (sum_g as f32, sum_gx as f32)
         })
         .unzip();
-    let mut x_grad = vec![0.0f32; x.len()];
+    assert!(
+        x.len() == n * c * hw && dy.len() == x.len(),
+        "batch norm backward: input or output gradient is not [n, c, hw]"
+    );
+    let mut x_grad = uninit_buffer(x.len());
     x_grad
         .par_chunks_mut(c * hw)
         .zip(x.par_chunks(c * hw))
@@ -355,6 +372,9 @@ pub fn batch_norm_train_backward_f32(
                 }
             }
         });
+    // SAFETY: `count > 0`, so `x` is whole images of `c` planes of `hw`; every plane above got
+    // each of its values from `input_gradient_plane`.
+    let x_grad = unsafe { assume_written(x_grad) };
     (x_grad, gamma_grad, beta_grad)
 }
 

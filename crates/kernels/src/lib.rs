@@ -35,6 +35,7 @@ use burn::tensor::{Bytes, DType};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 mod batch_norm;
+mod buffer;
 mod im2col;
 mod pool;
 

@@ -6,6 +6,7 @@
 //! again in the saved input: four comparisons per output instead of an index tensor twice the
 //! input's size in bytes.
 
+use crate::buffer::{assume_written, uninit_buffer};
 use rayon::prelude::*;
 
 /// Row-major position (0..4) of the first maximum of a window `[a, b; c, d]`.
@@ -19,10 +20,15 @@ fn argmax4(a: f32, b: f32, c: f32, d: f32) -> usize {
 /// `x [n, c, h, w]` -> `[n, c, h / 2, w / 2]`.
 pub fn max_pool2x2_f32(x: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
     let (oh, ow) = (h / 2, w / 2);
-    let mut out = vec![0.0f32; n * c * oh * ow];
-    if out.is_empty() {
-        return out;
+    if n * c * oh * ow == 0 {
+        return Vec::new();
     }
+    assert_eq!(
+        x.len(),
+        n * c * h * w,
+        "max pool: input is not [n, c, h, w]"
+    );
+    let mut out = uninit_buffer(n * c * oh * ow);
     out.par_chunks_mut(oh * ow)
         .zip(x.par_chunks(h * w))
         .for_each(|(out_plane, plane)| {
@@ -32,21 +38,27 @@ pub fn max_pool2x2_f32(x: &[f32], [n, c, h, w]: [usize; 4]) -> Vec<f32> {
                 for (ox, o) in out_row.iter_mut().enumerate() {
                     let (a, b) = (top[2 * ox], top[2 * ox + 1]);
                     let (c, d) = (bottom[2 * ox], bottom[2 * ox + 1]);
-                    *o = [a, b, c, d][argmax4(a, b, c, d)];
+                    o.write([a, b, c, d][argmax4(a, b, c, d)]);
                 }
             }
         });
-    out
+    // SAFETY: `x` holds `n * c` planes, one per output plane, and each output value of each
+    // plane was written above.
+    unsafe { assume_written(out) }
 }
 
 /// The input gradient: each output's gradient goes to the first maximum of its window, the
 /// rest of the input gets zero.
 pub fn max_pool2x2_backward_f32(x: &[f32], [n, c, h, w]: [usize; 4], dy: &[f32]) -> Vec<f32> {
     let (oh, ow) = (h / 2, w / 2);
-    let mut dx = vec![0.0f32; n * c * h * w];
-    if oh * ow == 0 {
-        return dx;
+    if oh * ow == 0 || n * c == 0 {
+        return vec![0.0f32; n * c * h * w];
     }
+    assert!(
+        x.len() == n * c * h * w && dy.len() == n * c * oh * ow,
+        "max pool backward: input or output gradient has the wrong size"
+    );
+    let mut dx = uninit_buffer(n * c * h * w);
     dx.par_chunks_mut(h * w)
         .zip(x.par_chunks(h * w))
         .zip(dy.par_chunks(oh * ow))
@@ -58,14 +70,25 @@ pub fn max_pool2x2_backward_f32(x: &[f32], [n, c, h, w]: [usize; 4], dy: &[f32])
                 for (ox, &g) in dy_row.iter().enumerate() {
                     let (a, b) = (top[2 * ox], top[2 * ox + 1]);
                     let (c, d) = (bottom[2 * ox], bottom[2 * ox + 1]);
-                    match argmax4(a, b, c, d) {
-                        0 => dx_top[2 * ox] = g,
-                        1 => dx_top[2 * ox + 1] = g,
-                        2 => dx_bottom[2 * ox] = g,
-                        _ => dx_bottom[2 * ox + 1] = g,
-                    }
+                    let mut window = [0.0; 4];
+                    window[argmax4(a, b, c, d)] = g;
+                    dx_top[2 * ox].write(window[0]);
+                    dx_top[2 * ox + 1].write(window[1]);
+                    dx_bottom[2 * ox].write(window[2]);
+                    dx_bottom[2 * ox + 1].write(window[3]);
+                }
+                // An odd width's last column is in no window.
+                if w % 2 == 1 {
+                    dx_top[w - 1].write(0.0);
+                    dx_bottom[w - 1].write(0.0);
                 }
             }
+            // An odd height's last row is in no window.
+            if h % 2 == 1 {
+                dx_plane[(h - 1) * w..].fill(std::mem::MaybeUninit::new(0.0));
+            }
         });
-    dx
+    // SAFETY: the sizes were checked, so every plane has its `oh` pairs of rows written whole
+    // above, plus the odd last column and row.
+    unsafe { assume_written(dx) }
 }

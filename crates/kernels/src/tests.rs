@@ -46,11 +46,14 @@ fn assert_close_values(ours: &[f32], reference: &[f32], tolerance: f32, what: &s
     }
 }
 
-const SHAPES: [([usize; 4], usize); 4] = [
+const SHAPES: [([usize; 4], usize); 5] = [
     ([4, 3, 9, 7], 5),
     ([2, 1, 28, 28], 16),
     ([3, 16, 14, 14], 8),
     ([5, 2, 1, 3], 4),
+    // 7x7 images go up to 16 to a GEMM: with one or two threads, a full group and a last
+    // one of a few images or of one.
+    ([37, 4, 7, 7], 6),
 ];
 
 #[test]
