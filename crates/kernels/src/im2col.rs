@@ -10,12 +10,15 @@ use std::mem::MaybeUninit;
 /// Output columns (pixels) that the forward GEMM gathers from consecutive images.
 ///
 /// gemm vectorises the pixels, 64 rows of its micro-tile at a time (`x4x6` with AVX-512):
-/// a 7x7 image alone fills 49 of those 64 rows and leaves GEMMs too small to amortise the
-/// packing. Side by side, 16 images of 7x7 or 4 of 14x14 ran their GEMMs 20-25% and ~8%
-/// faster (`cargo run -p kernels --example gemm_shapes`, one thread, the 1.5x model's
-/// shapes); a 28x28 image is already that wide. The weight gradient, whose pixels are the
-/// GEMM's depth, did not gain and stays image by image.
-const GEMM_COLUMNS: usize = 784;
+/// a 7x7 image alone fills 49 of those 64 rows and makes GEMMs too small to amortise the
+/// packing. On their own, several 7x7 images side by side ran these GEMMs 15-30% faster
+/// (`cargo run -p kernels --example gemm_shapes`, the 1.5x model's shapes), but the im2col
+/// block grows with them and falls out of the core's 2 MB L2 before gemm reads it: in
+/// training steps (`ARCHS=24x1,96x2,192x2 cargo run -p trainer --example arch_probe`, Intel
+/// machine, 2026-11-30, three rounds) 49 columns (one image) gave 615-645 images/s, 196 gave
+/// 656-662, 294 650-669, 392 638-659, 588 627-645 and 784 549-580. So six 7x7 images, and
+/// 14x14 and 28x28 images one at a time.
+const GEMM_COLUMNS: usize = 294;
 
 /// Images whose im2col matrices go side by side into one forward GEMM.
 fn images_per_gemm(hw: usize) -> usize {
@@ -336,9 +339,8 @@ mod tests {
             [2, 3, 6, 1],
             [5, 4, 3, 2],
             [2, 3, 28, 28],
-            // 7x7 and 14x14 images several to a GEMM, with a last group not full.
-            [37, 2, 7, 7],
-            [11, 2, 14, 14],
+            // 7x7 images six to a GEMM, the last group not full (one or two threads).
+            [35, 2, 7, 7],
         ] {
             let c_out = 3;
             let x = values(n * c_in * h * w, 1);
