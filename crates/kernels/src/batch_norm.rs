@@ -9,8 +9,8 @@
 //! `n` contiguous planes of `h * w`.
 //!
 //! The per-plane loops are compiled three times, for AVX-512, AVX2 and the baseline, and the
-//! CPU picks at run time: the workspace builds for generic x86-64, where they would run four
-//! lanes wide. No path fuses a multiply and an add, so all three give the same bits.
+//! CPU picks at run time (`simd_dispatched!`). No path fuses a multiply and an add, so all
+//! three give the same bits.
 
 use crate::buffer::{assume_written, uninit_buffer};
 use rayon::prelude::*;
@@ -19,41 +19,6 @@ use std::mem::MaybeUninit;
 /// Lanes of the partial sums: one AVX-512 register of independent accumulators instead of one
 /// serial chain of additions.
 const LANES: usize = 16;
-
-/// Defines `$name`, which runs `$body` compiled for the best SIMD extension the CPU has.
-macro_rules! simd_dispatched {
-    (
-        $(#[$meta:meta])*
-        fn $name:ident $(<const $flag:ident: bool>)? ($($arg:ident: $ty:ty),* $(,)?) $(-> $ret:ty)?
-        $body:block
-    ) => {
-        $(#[$meta])*
-        fn $name $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? {
-            #[inline(always)]
-            fn portable $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? $body
-            #[cfg(target_arch = "x86_64")]
-            {
-                #[target_feature(enable = "avx512f")]
-                fn avx512 $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? {
-                    portable $(::<$flag>)? ($($arg),*)
-                }
-                #[target_feature(enable = "avx2")]
-                fn avx2 $(<const $flag: bool>)? ($($arg: $ty),*) $(-> $ret)? {
-                    portable $(::<$flag>)? ($($arg),*)
-                }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has just been found to support AVX-512F.
-                    return unsafe { avx512 $(::<$flag>)? ($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU has just been found to support AVX2.
-                    return unsafe { avx2 $(::<$flag>)? ($($arg),*) };
-                }
-            }
-            portable $(::<$flag>)? ($($arg),*)
-        }
-    };
-}
 
 /// `x * scale + shift`: written once so that the backward step's ReLU mask is bit-for-bit the
 /// forward's.

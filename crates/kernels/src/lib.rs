@@ -34,6 +34,8 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Bytes, DType};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+#[macro_use]
+mod simd;
 mod batch_norm;
 mod buffer;
 mod im2col;
