@@ -7,11 +7,12 @@
 //! (`conv2d_weight_grad_no_groups` in burn-backend) as a convolution whose "kernel" is the whole
 //! output-gradient image and whose output is 3x3, and its input gradient through a transposed
 //! convolution. On flex both end up as many small, badly shaped matrix products. Here every
-//! pass is one well-shaped GEMM per image on an im2col matrix:
+//! pass is a well-shaped GEMM on an im2col matrix:
 //!
-//! - forward: `y[co, p] = W[co, k] · col(x)[k, p]`, with `k = (ci, kh, kw)` and `p` a pixel;
+//! - forward: `y[co, p] = W[co, k] · col(x)[k, p]`, with `k = (ci, kh, kw)` and `p` a pixel
+//!   (of one image, or of up to six 7x7 images side by side: see `im2col.rs`);
 //! - input gradient: the same kernel on `dy` with the weights transposed and flipped;
-//! - weight gradient: `dW[co, k] = Σ_images dy[co, p] · col(x)[k, p]ᵀ`.
+//! - weight gradient: `dW[co, k] = Σ_images dy[co, p] · col(x)[k, p]ᵀ`, one GEMM per image.
 //!
 //! Why batch norm and pooling: see `batch_norm.rs` and `pool.rs`; together they were a third of
 //! a training step on flex (transposed copies, one pass per element-wise operation, an i64

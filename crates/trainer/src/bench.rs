@@ -39,8 +39,8 @@ impl BenchModel {
 /// convolution was the only project kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ConvKernel {
-    /// The project's kernels (crates/kernels: im2col + one GEMM per image, fused batch norm +
-    /// ReLU, max pooling without an index tensor); flex only.
+    /// The project's kernels (crates/kernels: im2col + GEMM, fused batch norm + ReLU, max
+    /// pooling without an index tensor); flex only.
     Project,
     /// burn's own operations.
     Burn,
