@@ -145,7 +145,7 @@ fn per_channel_sums(
     [n, c, _]: [usize; 3],
     plane_sums: impl Fn(usize, usize) -> (f64, f64) + Sync,
 ) -> Vec<(f64, f64)> {
-    let per_task = n.div_ceil(rayon::current_num_threads().max(1)).max(1);
+    let per_task = crate::images_per_task(n);
     let add = |mut total: Vec<(f64, f64)>, part: Vec<(f64, f64)>| {
         for (t, p) in total.iter_mut().zip(part) {
             *t = (t.0 + p.0, t.1 + p.1);

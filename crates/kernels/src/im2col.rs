@@ -4,6 +4,7 @@
 //! synchronisation, and every thread reuses one im2col buffer.
 
 use crate::buffer::{as_uninit, assume_written, uninit_buffer};
+use crate::images_per_task;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
 
@@ -108,11 +109,6 @@ simd_dispatched! {
             *o = f32::from_bits(v.to_bits() & m);
         }
     }
-}
-
-/// Images per thread: the batch split into one contiguous run per rayon thread.
-fn images_per_task(n: usize) -> usize {
-    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
 }
 
 /// Where a GEMM's result goes: written over memory that need not be initialised, or added to

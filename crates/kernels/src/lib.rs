@@ -48,6 +48,12 @@ pub use batch_norm::{
 pub use im2col::{conv3x3_f32, conv3x3_input_grad_f32, conv3x3_weight_grad_f32};
 pub use pool::{max_pool2x2_backward_f32, max_pool2x2_f32};
 
+/// Images per thread: the batch split into one contiguous run per rayon thread, so that the
+/// cores never wait on each other.
+pub(crate) fn images_per_task(n: usize) -> usize {
+    n.div_ceil(rayon::current_num_threads().max(1)).max(1)
+}
+
 static PROJECT_KERNEL: AtomicBool = AtomicBool::new(true);
 
 /// Whether [`conv3x3`], [`batch_norm`] and [`max_pool2x2`] use this crate's kernels on flex
