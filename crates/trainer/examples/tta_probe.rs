@@ -4,6 +4,9 @@
 //! its mirror, and the ten with one-pixel shifts), without touching TEST or the model's files.
 //!
 //!     MODELS=wide-intel-1h,intel-1h cargo run -p trainer --example tta_probe
+//!
+//! With several models (all of one seed's split), it also prints the accuracy of their
+//! averaged probabilities, pair by pair and all together: what an ensemble of copies gains.
 use fmnist::{ExpectedDigests, FashionMnist, Located};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,12 +23,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let images = Arc::new(data.train_images);
     let labels = Arc::new(data.train_labels);
     let device = burn::prelude::Device::flex();
+    let mut all: Vec<(String, Vec<Predictions>)> = Vec::new();
     for name in models.split(',') {
         let paths = RunPaths::new(&models_dir, Path::new("reports"), name);
         let card: ModelCard = artifacts::read_json(&paths.model_card())?;
         let model = artifacts::load_model(&paths, &card.model, &card.ensemble, &device)?;
         let split = trainer::job::validation_split(images.count, card.seed)?;
-        let accuracies: Vec<String> = predict_views(
+        let sets = predict_views(
             &model,
             images.clone(),
             labels.clone(),
@@ -33,14 +37,55 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             card.training.eval_batch_size,
             &device,
             Views::MirrorShifted,
-        )
-        .iter()
-        .map(|set| format!("{:.2}%", 100.0 * Predictions::accuracy(set)))
-        .collect();
+        );
+        let accuracies: Vec<String> = sets
+            .iter()
+            .map(|set| format!("{:.2}%", 100.0 * Predictions::accuracy(set)))
+            .collect();
         println!(
             "{name}: plain, mirror, mirror + one-pixel shifts (10 views): {}",
             accuracies.join(", ")
         );
+        all.push((name.to_string(), sets));
+    }
+    let averaged = |members: &[&Vec<Predictions>]| -> Vec<String> {
+        (0..members[0].len())
+            .map(|view| {
+                let first = &members[0][view];
+                let probabilities = (0..first.labels.len())
+                    .map(|i| {
+                        (0..first.probabilities[i].len())
+                            .map(|c| {
+                                members
+                                    .iter()
+                                    .map(|m| m[view].probabilities[i][c])
+                                    .sum::<f64>()
+                                    / members.len() as f64
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let set = Predictions {
+                    labels: first.labels.clone(),
+                    probabilities,
+                };
+                format!("{:.2}%", 100.0 * set.accuracy())
+            })
+            .collect()
+    };
+    for a in 0..all.len() {
+        for b in a + 1..all.len() {
+            println!(
+                "{} + {}: {}",
+                all[a].0,
+                all[b].0,
+                averaged(&[&all[a].1, &all[b].1]).join(", ")
+            );
+        }
+    }
+    if all.len() > 2 {
+        let members: Vec<&Vec<Predictions>> = all.iter().map(|(_, s)| s).collect();
+        println!("all {}: {}", all.len(), averaged(&members).join(", "));
     }
     Ok(())
 }

@@ -497,6 +497,10 @@ struct Args {
     /// Probability of erasing a random rectangle of each training image (Zhong et al.).
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     random_erasing: f32,
+    /// Label smoothing of the training loss: the share of each target spread evenly over all
+    /// classes (Szegedy et al.); validation and test losses are never smoothed.
+    #[arg(long, value_name = "EPSILON", default_value_t = 0.0)]
+    label_smoothing: f32,
     /// Print no progress, only the final table.
     #[arg(long, short)]
     quiet: bool,
@@ -591,6 +595,11 @@ fn train(args: Args) -> Result<()> {
         "--random-erasing is a probability between 0 and 1, got {}",
         args.random_erasing
     );
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.label_smoothing),
+        "--label-smoothing is a share from 0 up to (not including) 1, got {}",
+        args.label_smoothing
+    );
     let mode = if args.quiet {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -624,6 +633,7 @@ fn train(args: Args) -> Result<()> {
             random_erasing: args.random_erasing,
             ..defaults.augmentation.clone()
         },
+        label_smoothing: args.label_smoothing,
         ..defaults
     };
     let options = JobOptions {

@@ -297,7 +297,8 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     let work = tempfile::tempdir().unwrap();
     let mut first = synthetic_trainer(work.path());
     first.args(["--budget", "25s", "--run-name", "res"]);
-    first.args(["--random-erasing", "0.25", "--width", "0.5"]);
+    first.args(["--random-erasing", "0.25", "--label-smoothing", "0.1"]);
+    first.args(["--width", "0.5"]);
     // The synthetic classes are learnt in a few epochs: early stopping could otherwise end
     // the resumed part before its budget, on a fast machine.
     first.args(["--patience", "0"]);
@@ -341,6 +342,8 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
         card["training"]["augmentation"]["random_erasing"], 0.25,
         "a resumed run keeps its own recipe"
     );
+    let smoothing = card["training"]["label_smoothing"].as_f64().unwrap();
+    assert!((smoothing - 0.1).abs() < 1e-6, "label smoothing {smoothing}");
     let channels: Vec<u64> = card["model"]["stages"]
         .as_array()
         .unwrap()
@@ -384,6 +387,10 @@ fn bad_flags_and_bad_data_fail_with_clear_messages() {
     fails_with(
         run(&["--random-erasing", "1.5", "--budget", "5s"]),
         &["--random-erasing", "1.5", "between 0 and 1"],
+    );
+    fails_with(
+        run(&["--label-smoothing", "1", "--budget", "5s"]),
+        &["--label-smoothing", "got 1"],
     );
     fails_with(
         run(&["--width", "0", "--budget", "5s"]),
