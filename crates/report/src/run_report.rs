@@ -224,6 +224,23 @@ impl SavedRun {
     /// Says whether the test predictions average each image with its mirror image, and the
     /// validation figures that decided it.
     fn mirror_sentence(&self) -> String {
+        let temperature = &self.model_card["test_time_mirror"]["temperature"];
+        let scaling = match (
+            temperature["value"].as_f64(),
+            temperature["validation_loss_before"].as_f64(),
+            temperature["validation_loss_after"].as_f64(),
+        ) {
+            (Some(t), Some(before), Some(after)) if t != 1.0 => format!(
+                " The probabilities are then rescaled by a temperature of {t:.3} fitted on \
+                 validation (temperature scaling, Guo et al. 2017: validation log loss \
+                 {before:.4} -> {after:.4}); it changes no prediction, only how sure each is."
+            ),
+            _ => String::new(),
+        };
+        self.views_sentence() + &scaling
+    }
+
+    fn views_sentence(&self) -> String {
         let choice = &self.model_card["test_time_mirror"];
         let accuracy = |key: &str| choice[key].as_f64().map(|a| format!("{:.2}%", a * 100.0));
         let untried = " More views did not fit in the budget.";
@@ -541,6 +558,25 @@ mod tests {
             alone.contains("Predictions use the image alone (94.12% on validation).")
                 && !alone.contains("mirror"),
             "{alone}"
+        );
+        // A fitted temperature is named with the validation losses it was fitted on; one
+        // that changed nothing is not.
+        run.model_card["test_time_mirror"]["temperature"] = serde_json::json!({
+            "value": 0.6123,
+            "validation_loss_before": 0.2466,
+            "validation_loss_after": 0.1731
+        });
+        let scaled = run.headline();
+        assert!(
+            scaled.contains("temperature of 0.612 fitted on validation")
+                && scaled.contains("0.2466 -> 0.1731"),
+            "{scaled}"
+        );
+        run.model_card["test_time_mirror"]["temperature"]["value"] = 1.0.into();
+        assert!(
+            !run.headline().contains("temperature"),
+            "{}",
+            run.headline()
         );
     }
 

@@ -238,6 +238,14 @@ impl ModelCard {
         self.test_time_mirror
             .map_or(crate::evaluate::Views::Plain, |c| c.views())
     }
+
+    /// Scales probabilities of [`ModelCard::views`] by the temperature fitted on VALIDATION
+    /// (none in cards saved before it existed).
+    pub fn calibrate(&self, probabilities: &mut [Vec<f64>]) {
+        if let Some(choice) = &self.test_time_mirror {
+            choice.calibrate(probabilities);
+        }
+    }
 }
 
 /// `metrics.json`: the test-set evaluation of the saved model.

@@ -6,7 +6,7 @@ use crate::artifacts::{
 };
 use crate::backend::Compute;
 use crate::budget::format_duration;
-use crate::evaluate::{EvaluationCost, MirrorChoice, Views, predict};
+use crate::evaluate::{EvaluationCost, MirrorChoice, Temperature, Views, predict};
 use crate::reporting::{write_index, write_report};
 use crate::search::{Plan, SearchMode, SearchPlan, SearchSummary, StageKind, TrialRecord};
 use crate::stages::Stages;
@@ -93,6 +93,9 @@ pub struct JobOptions {
     /// The width factor the user gave `model` (`--width`); `None` lets the budget widen the
     /// single model (see [`crate::recipe::auto_width`]).
     pub width: Option<f64>,
+    /// The label smoothing the user gave (`--label-smoothing`); `None` lets a budget that
+    /// widens the model smooth its labels (see [`crate::recipe::WIDE_LABEL_SMOOTHING`]).
+    pub label_smoothing: Option<f32>,
 }
 
 pub struct JobOutcome {
@@ -118,19 +121,22 @@ fn evaluate_on_test(
     labels: Arc<Vec<u8>>,
     batch_size: usize,
     device: &Device,
-    views: crate::evaluate::Views,
+    readout: Option<&MirrorChoice>,
     num_classes: usize,
 ) -> Result<TestEvaluation, JobError> {
     let indices: Vec<usize> = (0..images.count).collect();
-    let predictions = predict(
+    let mut predictions = predict(
         model,
         images,
         labels,
         indices.clone(),
         batch_size,
         device,
-        views,
+        readout.map_or(Views::Plain, MirrorChoice::views),
     );
+    if let Some(choice) = readout {
+        choice.calibrate(&mut predictions.probabilities);
+    }
     let metrics = metrics::evaluate(&predictions.labels, &predictions.probabilities, num_classes)?;
     Ok(TestEvaluation {
         indices,
@@ -213,6 +219,8 @@ pub fn evaluate_saved(
         .ok()
         .map(|r| r.metrics.accuracy);
     let mut notes = Vec::new();
+    let train_images = Arc::new(dataset.train_images);
+    let train_labels = Arc::new(dataset.train_labels);
     if card
         .test_time_mirror
         .is_none_or(|c| c.validation_accuracy_shifted.is_none() && c.views_tried.is_none())
@@ -222,8 +230,8 @@ pub fn evaluate_saved(
         // whose budget left no time for every view keeps the views it chose.)
         let choice = MirrorChoice::decide(
             &model,
-            Arc::new(dataset.train_images),
-            Arc::new(dataset.train_labels),
+            train_images,
+            train_labels,
             dataset.split.validation,
             card.training.eval_batch_size,
             &device,
@@ -236,6 +244,25 @@ pub fn evaluate_saved(
         notes.push(choice.describe());
         card.test_time_mirror = Some(choice);
         artifacts::write_json(&paths.model_card(), &card)?;
+    } else if let Some(choice) = card
+        .test_time_mirror
+        .as_mut()
+        .filter(|c| c.temperature.is_none())
+    {
+        // Saved before temperature scaling, or by a budget that left no time for it: fit it
+        // now on VALIDATION, for the views the model keeps.
+        let validation = predict(
+            &model,
+            train_images,
+            train_labels,
+            dataset.split.validation,
+            card.training.eval_batch_size,
+            &device,
+            choice.views(),
+        );
+        choice.temperature = Some(Temperature::fit(&validation));
+        notes.push(choice.describe());
+        artifacts::write_json(&paths.model_card(), &card)?;
     }
     let test_images = Arc::new(dataset.test_images);
     let test = evaluate_on_test(
@@ -244,7 +271,7 @@ pub fn evaluate_saved(
         Arc::new(dataset.test_labels),
         card.training.eval_batch_size,
         &device,
-        card.views(),
+        card.test_time_mirror.as_ref(),
         card.class_names.len(),
     )?;
     let (report, more_notes) = publish_test_evaluation(
@@ -695,7 +722,7 @@ pub fn run_job(
         Arc::new(test_labels),
         spec.training.eval_batch_size,
         &device,
-        mirror.views(),
+        Some(&mirror),
         class_names.len(),
     )?;
     let history = &trained.history;
@@ -962,8 +989,16 @@ fn choose_width(
         epoch_seconds(device, &base.widened(factor), batch, train_images).map(|e| budget / e)
     });
     spec.model = base.widened(choice.factor);
+    let mut words = choice.describe();
+    if choice.factor > 1.0 && options.label_smoothing.is_none() {
+        spec.training.label_smoothing = crate::recipe::WIDE_LABEL_SMOOTHING;
+        words += &format!(
+            ", with label smoothing {} (--label-smoothing 0 turns it off)",
+            crate::recipe::WIDE_LABEL_SMOOTHING
+        );
+    }
     WidthPlan {
-        words: choice.describe(),
+        words,
         copies: choice.copies(),
         epoch_seconds: choice.epochs.map(|e| budget / e.max(1e-9)),
     }
@@ -1141,6 +1176,69 @@ fn trial_rows(records: &[TrialRecord], summary: &SearchSummary) -> Vec<report::T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_evaluation_applies_the_chosen_temperature() {
+        let device = Device::flex();
+        let model = CnnConfig {
+            stages: vec![model::StageConfig {
+                channels: 4,
+                convs: 1,
+            }],
+            ..CnnConfig::default()
+        }
+        .init(&device)
+        .unwrap();
+        let images = Arc::new(fmnist::Images {
+            count: 10,
+            pixels: (0..10 * fmnist::PIXELS)
+                .map(|i| ((i * 37 + (i / fmnist::PIXELS) * 101) % 256) as u8)
+                .collect(),
+        });
+        let labels = Arc::new((0..10).collect::<Vec<u8>>());
+        let choice = |temperature| MirrorChoice {
+            enabled: false,
+            validation_accuracy_plain: 0.5,
+            validation_accuracy_mirrored: 0.5,
+            validation_accuracy_shifted: None,
+            shifted: false,
+            seconds: 0.0,
+            views_tried: None,
+            temperature,
+        };
+        let evaluate = |readout: &MirrorChoice| {
+            evaluate_on_test(
+                &model,
+                images.clone(),
+                labels.clone(),
+                4,
+                &device,
+                Some(readout),
+                10,
+            )
+            .unwrap()
+        };
+        let unscaled = evaluate(&choice(None));
+        let sharpened = evaluate(&choice(Some(Temperature {
+            value: 0.5,
+            validation_loss_before: 1.0,
+            validation_loss_after: 0.9,
+        })));
+        // T = 0.5 squares each probability before renormalising: same ranking, sharper.
+        for (before, after) in unscaled
+            .predictions
+            .probabilities
+            .iter()
+            .zip(&sharpened.predictions.probabilities)
+        {
+            let total: f64 = before.iter().map(|p| p * p).sum();
+            for (b, a) in before.iter().zip(after) {
+                assert!((b * b / total - a).abs() < 1e-9, "{before:?} -> {after:?}");
+            }
+        }
+        assert_eq!(unscaled.metrics.accuracy, sharpened.metrics.accuracy);
+        assert_ne!(unscaled.metrics.log_loss, sharpened.metrics.log_loss);
+    }
 
     #[test]
     fn run_names_cannot_escape_their_folder() {

@@ -498,9 +498,10 @@ struct Args {
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     random_erasing: f32,
     /// Label smoothing of the training loss: the share of each target spread evenly over all
-    /// classes (Szegedy et al.); validation and test losses are never smoothed.
-    #[arg(long, value_name = "EPSILON", default_value_t = 0.0)]
-    label_smoothing: f32,
+    /// classes (Szegedy et al.); validation and test losses are never smoothed. Default: 0.1
+    /// when the budget widens the model (see --width), else 0.
+    #[arg(long, value_name = "EPSILON")]
+    label_smoothing: Option<f32>,
     /// Print no progress, only the final table.
     #[arg(long, short)]
     quiet: bool,
@@ -595,11 +596,12 @@ fn train(args: Args) -> Result<()> {
         "--random-erasing is a probability between 0 and 1, got {}",
         args.random_erasing
     );
-    anyhow::ensure!(
-        (0.0..1.0).contains(&args.label_smoothing),
-        "--label-smoothing is a share from 0 up to (not including) 1, got {}",
-        args.label_smoothing
-    );
+    if let Some(epsilon) = args.label_smoothing {
+        anyhow::ensure!(
+            (0.0..1.0).contains(&epsilon),
+            "--label-smoothing is a share from 0 up to (not including) 1, got {epsilon}"
+        );
+    }
     let mode = if args.quiet {
         Mode::Quiet
     } else if std::io::stderr().is_terminal() {
@@ -633,7 +635,7 @@ fn train(args: Args) -> Result<()> {
             random_erasing: args.random_erasing,
             ..defaults.augmentation.clone()
         },
-        label_smoothing: args.label_smoothing,
+        label_smoothing: args.label_smoothing.unwrap_or(defaults.label_smoothing),
         ..defaults
     };
     let options = JobOptions {
@@ -651,6 +653,7 @@ fn train(args: Args) -> Result<()> {
         training,
         search: args.search,
         width: args.width,
+        label_smoothing: args.label_smoothing,
     };
     let mut progress = Progress::new(mode);
     let outcome = run_job(options, &stop, &mut progress, &mut Progress::new(mode))?;

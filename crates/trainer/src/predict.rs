@@ -82,7 +82,7 @@ impl Predictor {
         });
         let labels = Arc::new(vec![0u8; images.count]);
         let model = self.model.lock().unwrap_or_else(|p| p.into_inner());
-        predict(
+        let mut probabilities = predict(
             &*model,
             images.clone(),
             labels,
@@ -91,10 +91,13 @@ impl Predictor {
             &self.device,
             self.card.views(),
         )
-        .probabilities
-        .into_iter()
-        .map(|row| row.into_iter().map(|p| p as f32).collect())
-        .collect()
+        .probabilities;
+        // The card's views decided on VALIDATION, and the temperature fitted there for them.
+        self.card.calibrate(&mut probabilities);
+        probabilities
+            .into_iter()
+            .map(|row| row.into_iter().map(|p| p as f32).collect())
+            .collect()
     }
 }
 

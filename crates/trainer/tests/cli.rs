@@ -343,7 +343,10 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
         "a resumed run keeps its own recipe"
     );
     let smoothing = card["training"]["label_smoothing"].as_f64().unwrap();
-    assert!((smoothing - 0.1).abs() < 1e-6, "label smoothing {smoothing}");
+    assert!(
+        (smoothing - 0.1).abs() < 1e-6,
+        "label smoothing {smoothing}"
+    );
     let channels: Vec<u64> = card["model"]["stages"]
         .as_array()
         .unwrap()

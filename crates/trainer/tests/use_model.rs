@@ -73,6 +73,39 @@ fn a_trained_model_predicts_files_serves_http_and_the_data_exports_for_automl() 
         .sum();
     assert!((total - 1.0).abs() < 1e-3, "{total}");
 
+    // The card's temperature (fitted on VALIDATION) rescales the scores predict gives: a
+    // hotter one flattens them and keeps their order; one that is not positive is refused.
+    let card_path = work.path().join("models/small/model.json");
+    let saved_card = std::fs::read(&card_path).unwrap();
+    let mut card = json(&card_path);
+    card["test_time_mirror"]["temperature"] = serde_json::json!({
+        "value": 4.0, "validation_loss_before": 0.5, "validation_loss_after": 0.4
+    });
+    std::fs::write(&card_path, card.to_string()).unwrap();
+    let flattened = response_json(&work, &png);
+    assert_eq!(flattened["payload"][0]["displayName"], class_3.as_str());
+    let top = |r: &serde_json::Value| r["payload"][0]["classification"]["score"].as_f64().unwrap();
+    assert!(
+        top(&flattened) < top(&response) - 0.01,
+        "{} at T = 4 against {}",
+        top(&flattened),
+        top(&response)
+    );
+    card["test_time_mirror"]["temperature"]["value"] = (-1.0).into();
+    std::fs::write(&card_path, card.to_string()).unwrap();
+    let out = trainer(work.path())
+        .args(["predict", "--model", "small"])
+        .arg(&png)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("model.json") && text(&out).contains("positive number"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&card_path, saved_card).unwrap();
+
     // Bad input: a clear message naming the file, non-zero exit.
     let bad = work.path().join("notes.png");
     std::fs::write(&bad, "not a picture").unwrap();
