@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use trainer::artifacts::{self, ModelCard, RunPaths};
 use trainer::evaluate::{Predictions, Views, predict_views};
+use trainer::search::averaged_accuracy;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let models = std::env::var("MODELS").unwrap_or_else(|_| "wide-intel-1h".into());
@@ -48,44 +49,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         all.push((name.to_string(), sets));
     }
-    let averaged = |members: &[&Vec<Predictions>]| -> Vec<String> {
-        (0..members[0].len())
-            .map(|view| {
-                let first = &members[0][view];
-                let probabilities = (0..first.labels.len())
-                    .map(|i| {
-                        (0..first.probabilities[i].len())
-                            .map(|c| {
-                                members
-                                    .iter()
-                                    .map(|m| m[view].probabilities[i][c])
-                                    .sum::<f64>()
-                                    / members.len() as f64
-                            })
-                            .collect()
-                    })
-                    .collect();
-                let set = Predictions {
-                    labels: first.labels.clone(),
-                    probabilities,
-                };
-                format!("{:.2}%", 100.0 * set.accuracy())
-            })
-            .collect()
-    };
-    for a in 0..all.len() {
-        for b in a + 1..all.len() {
-            println!(
-                "{} + {}: {}",
-                all[a].0,
-                all[b].0,
-                averaged(&[&all[a].1, &all[b].1]).join(", ")
-            );
+    // The search's own ensemble rule, view set by view set: `by_view[v][m]` is model m's
+    // predictions with the v-th set of views.
+    let names: Vec<String> = all.iter().map(|(name, _)| name.clone()).collect();
+    let mut by_view: Vec<Vec<(String, Predictions)>> = Vec::new();
+    for (name, sets) in all {
+        for (view, set) in sets.into_iter().enumerate() {
+            if by_view.len() <= view {
+                by_view.push(Vec::new());
+            }
+            by_view[view].push((name.clone(), set));
         }
     }
-    if all.len() > 2 {
-        let members: Vec<&Vec<Predictions>> = all.iter().map(|(_, s)| s).collect();
-        println!("all {}: {}", all.len(), averaged(&members).join(", "));
+    let averaged = |chosen: &[usize]| -> String {
+        by_view
+            .iter()
+            .map(|models| format!("{:.2}%", 100.0 * averaged_accuracy(models, chosen)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for a in 0..names.len() {
+        for b in a + 1..names.len() {
+            println!("{} + {}: {}", names[a], names[b], averaged(&[a, b]));
+        }
+    }
+    if names.len() > 2 {
+        let everyone: Vec<usize> = (0..names.len()).collect();
+        println!("all {}: {}", names.len(), averaged(&everyone));
     }
     Ok(())
 }

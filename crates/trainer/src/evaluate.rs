@@ -140,18 +140,15 @@ impl Temperature {
         let inverse = (low + high) / 2.0;
         let after = loss_at(inverse);
         // The bracket holds 1/T = 1: a scaling that does not beat none is not kept.
-        if after < before {
-            Temperature {
-                value: 1.0 / inverse,
-                validation_loss_before: before,
-                validation_loss_after: after,
-            }
+        let (value, after) = if after < before {
+            (1.0 / inverse, after)
         } else {
-            Temperature {
-                value: 1.0,
-                validation_loss_before: before,
-                validation_loss_after: before,
-            }
+            (1.0, before)
+        };
+        Temperature {
+            value,
+            validation_loss_before: before,
+            validation_loss_after: after,
         }
     }
 

@@ -860,7 +860,8 @@ fn choose_ensemble<T: StageTrainer>(
     Ok((members, single, current))
 }
 
-fn averaged_accuracy(models: &[(String, Predictions)], chosen: &[usize]) -> f64 {
+/// Accuracy of the mean of the `chosen` models' probabilities (all over the same images).
+pub fn averaged_accuracy(models: &[(String, Predictions)], chosen: &[usize]) -> f64 {
     let Some(&first) = chosen.first() else {
         return 0.0;
     };
