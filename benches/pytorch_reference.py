@@ -20,12 +20,13 @@ import torch
 from torch import nn
 
 
-def default_model():
+def default_model(width=1.0):
     # crates/model CnnConfig::default(): stages (channels x convs) 16x1, 64x2, 128x2; each
     # conv 3x3 "same" without bias, then batch norm and ReLU; 2x2 max-pool between stages;
-    # global average pooling, dropout 0.1, linear classifier.
+    # global average pooling, dropout 0.1, linear classifier. `width` scales the channels as
+    # CnnConfig::widened does (rounded half away from zero, at least 1).
     layers, cin = [], 1
-    stages = [(16, 1), (64, 2), (128, 2)]
+    stages = [(max(1, int(c * width + 0.5)), n) for c, n in [(16, 1), (64, 2), (128, 2)]]
     for s, (channels, convs) in enumerate(stages):
         for _ in range(convs):
             layers += [

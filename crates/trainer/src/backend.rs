@@ -160,8 +160,8 @@ impl Compute {
     pub fn warning(&self) -> Option<String> {
         match (&self.backend, &self.adapter) {
             (Backend::Ndarray, _) => Some(
-                "the ndarray backend trains the default model at about 20 images/s on 2 cores, \
-                 about 100x slower than flex (about 2,000 images/s; `trainer bench`, README \
+                "the ndarray backend trains the default model at 10-20 images/s on 2 cores, \
+                 100-150x slower than flex (1,400-2,000 images/s; `trainer bench`, README \
                  'Speed benchmark'): a budget buys almost no training. Use --backend flex \
                  unless you need ndarray"
                     .into(),
