@@ -14,7 +14,8 @@ of the best epoch, as the trainer does; at the end it measures those on VALIDATI
 plain and averaged with the mirror image.
 
 With --burn-run REPORTS/NAME and --burn-model MODELS/NAME (a trainer run of the same epochs,
-width, smoothing and seed, see benches/accuracy.sh) it prints both side by side.
+width, smoothing and seed, see benches/accuracy.sh) it prints both side by side; it refuses,
+before training, a run that trained anything else or whose learning rate followed its clock.
 """
 import argparse
 import copy
@@ -40,7 +41,7 @@ SIDE = 28
 
 
 def read_idx(path):
-    with gzip.open(path, "rb") as f:
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as f:
         data = f.read()
     magic, count = struct.unpack(">II", data[:8])
     if magic == 2051:
@@ -53,16 +54,18 @@ def read_idx(path):
 
 def load(data_dir):
     def part(name):
-        path = os.path.join(data_dir, name)
-        if not os.path.exists(path):
-            sys.exit(f"{path} is missing: install Debian's dataset-fashion-mnist or pass --data-dir")
-        return read_idx(path)
+        # Compressed as distributed, or decompressed, as the trainer accepts either.
+        for path in (os.path.join(data_dir, name + ".gz"), os.path.join(data_dir, name)):
+            if os.path.exists(path):
+                return read_idx(path)
+        sys.exit(f"{os.path.join(data_dir, name)}[.gz] is missing: pass --data-dir with the "
+                 "four Fashion-MNIST files (Debian's dataset-fashion-mnist has them)")
 
     return (
-        part("train-images-idx3-ubyte.gz"),
-        part("train-labels-idx1-ubyte.gz"),
-        part("t10k-images-idx3-ubyte.gz"),
-        part("t10k-labels-idx1-ubyte.gz"),
+        part("train-images-idx3-ubyte"),
+        part("train-labels-idx1-ubyte"),
+        part("t10k-images-idx3-ubyte"),
+        part("t10k-labels-idx1-ubyte"),
     )
 
 
@@ -109,16 +112,55 @@ def evaluate(model, images, labels, mirror=False, batch=500):
     return correct / len(images), loss / len(images)
 
 
-def burn_side(run_dir, model_dir):
-    history = {}
-    with open(os.path.join(run_dir, "history.csv")) as f:
-        for row in csv.DictReader(f):
-            if float(row["epochs_completed"]) == int(row["epoch"]):
-                history[int(row["epoch"])] = row
+def burn_side(run_dir, model_dir, args, steps_per_epoch):
+    """The trainer's run, refused unless it trained what this script is about to."""
     with open(os.path.join(model_dir, "model.json")) as f:
         card = json.load(f)
     with open(os.path.join(run_dir, "metrics.json")) as f:
         metrics = json.load(f)
+    training = card.get("training", {})
+    channels = [stage["channels"] for stage in card.get("model", {}).get("stages", [])]
+    expected_channels = [
+        layer.out_channels for layer in default_model(args.width)
+        if isinstance(layer, nn.Conv2d)]
+    found = {
+        "seed": card.get("seed"),
+        "epochs": card.get("epochs_completed"),
+        "max_epochs": training.get("max_epochs"),
+        "label smoothing": training.get("label_smoothing"),
+        "batch": training.get("batch_size"),
+        "augmentation": training.get("augmentation"),
+        "channels": sorted(set(channels)),
+    }
+    wanted = {
+        "seed": args.seed,
+        "epochs": float(args.epochs),
+        "max_epochs": args.epochs,
+        "label smoothing": args.label_smoothing,
+        "batch": 128,
+        "augmentation": {"crop_padding": 2, "horizontal_flip": True, "random_erasing": 0.0},
+        "channels": sorted(set(expected_channels)),
+    }
+    differ = [k for k in wanted
+              if not (found[k] == wanted[k] or (isinstance(found[k], float)
+                                                and abs(found[k] - wanted[k]) < 1e-6))]
+    if differ:
+        sys.exit(f"{model_dir} trained something else ({', '.join(differ)}): "
+                 + ", ".join(f"{k} {found[k]} against {wanted[k]}" for k in differ))
+    history = {}
+    total_steps = args.epochs * steps_per_epoch
+    with open(os.path.join(run_dir, "history.csv")) as f:
+        for row in csv.DictReader(f):
+            # With --max-epochs the trainer's learning rate follows the step count unless
+            # its budget was so short that the clock ran ahead: then the schedules differ.
+            steps = int(row["steps"])
+            expected = learning_rate((steps - 1) / total_steps)
+            if abs(float(row["learning_rate"]) - expected) > 1e-4:
+                sys.exit(f"{run_dir}: learning rate {row['learning_rate']} at step {steps}, "
+                         f"not the step-count schedule's {expected:.6f}: its budget was too "
+                         "short for the epochs; give it a longer one (BUDGET)")
+            if float(row["epochs_completed"]) == int(row["epoch"]):
+                history[int(row["epoch"])] = row
     return history, card, metrics
 
 
@@ -127,7 +169,8 @@ def main():
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--validation-indices", required=True,
                         help="VALIDATION indices, one per line (the split_indices example)")
-    parser.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    parser.add_argument("--data-dir", help="the four Fashion-MNIST files (default: the "
+                        "trainer run's, else /usr/share/datasets/fashion-mnist)")
     parser.add_argument("--width", type=float, default=1.0)
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=42)
@@ -140,7 +183,12 @@ def main():
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
 
-    train_images, train_labels, test_images, test_labels = load(args.data_dir)
+    compared = bool(args.burn_run and args.burn_model)
+    data_dir = args.data_dir or "/usr/share/datasets/fashion-mnist"
+    if compared and not args.data_dir:
+        with open(os.path.join(args.burn_model, "model.json")) as f:
+            data_dir = json.load(f).get("dataset", {}).get("dir") or data_dir
+    train_images, train_labels, test_images, test_labels = load(data_dir)
     with open(args.validation_indices) as f:
         validation = np.array(sorted(int(line) for line in f if line.strip()), dtype=np.int64)
     if len(validation) == 0 or validation.max() >= len(train_images):
@@ -153,11 +201,15 @@ def main():
     batch = 128
     steps_per_epoch = len(train) // batch
     total_steps = args.epochs * steps_per_epoch
+    if compared:
+        # Checked before training, so that a mismatch costs nothing.
+        history, card, metrics = burn_side(args.burn_run, args.burn_model, args,
+                                           steps_per_epoch)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True,
                                 weight_decay=5e-4)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     rows, step = [], 0
-    best_accuracy, best_state = -1.0, None
+    best_accuracy, best_state, best_epoch = -1.0, None, 0
     print(f"PyTorch {torch.__version__}, {args.threads} threads: width {args.width}, "
           f"{len(train)} TRAIN, {len(validation)} VALIDATION, {args.epochs} epochs of "
           f"{steps_per_epoch} steps", file=sys.stderr)
@@ -184,6 +236,7 @@ def main():
             model, train_images[validation], train_labels[validation])
         if accuracy > best_accuracy:
             best_accuracy, best_state = accuracy, copy.deepcopy(model.state_dict())
+            best_epoch = epoch
         rows.append({
             "epoch": epoch,
             "train_loss": loss_sum / steps_per_epoch,
@@ -205,9 +258,10 @@ def main():
     }
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"epochs": rows, "final": final, "torch": torch.__version__}, f, indent=2)
+            json.dump({"epochs": rows, "best_epoch": best_epoch, "final": final,
+                       "torch": torch.__version__}, f, indent=2)
 
-    if not (args.burn_run and args.burn_model):
+    if not compared:
         print("| epoch | validation accuracy | validation loss | train loss |")
         print("|---|---|---|---|")
         for r in rows:
@@ -216,30 +270,24 @@ def main():
         print(json.dumps(final, indent=2))
         return
 
-    history, card, metrics = burn_side(args.burn_run, args.burn_model)
-    if card.get("seed") != args.seed or card.get("epochs_completed", 0) + 1e-9 < args.epochs:
-        sys.exit(f"{args.burn_model}: seed {card.get('seed')}, {card.get('epochs_completed')} "
-                 f"epochs; this run: seed {args.seed}, {args.epochs} epochs: not the same training")
     print(f"VALIDATION accuracy (plain images) after each epoch, seed {args.seed}, width "
           f"{args.width}, label smoothing {args.label_smoothing}:")
     print("| epoch | burn (trainer) | PyTorch | burn - PyTorch | burn validation loss | "
           "PyTorch validation loss | burn training img/s | PyTorch training img/s |")
     print("|---|---|---|---|---|---|---|---|")
-    differences = []
     for r in rows:
         b = history.get(r["epoch"])
         if b is None:
             continue
         burn_accuracy = float(b["validation_accuracy"])
-        differences.append(burn_accuracy - r["validation_accuracy"])
         print(f"| {r['epoch']} | {100 * burn_accuracy:.2f}% | {100 * r['validation_accuracy']:.2f}% "
-              f"| {100 * differences[-1]:+.2f} | {float(b['validation_loss']):.4f} | "
-              f"{r['validation_loss']:.4f} | {float(b['train_images_per_second']):.0f} | "
-              f"{r['train_images_per_second']:.0f} |")
+              f"| {100 * (burn_accuracy - r['validation_accuracy']):+.2f} | "
+              f"{float(b['validation_loss']):.4f} | {r['validation_loss']:.4f} | "
+              f"{float(b['train_images_per_second']):.0f} | {r['train_images_per_second']:.0f} |")
     mirror = card.get("test_time_mirror") or {}
-    print(f"\nmean difference over {len(differences)} epochs: "
-          f"{100 * sum(differences) / max(1, len(differences)):+.2f} points")
-    print("\n| after the last epoch | burn (trainer) | PyTorch |")
+    burn_best = (card.get("best_validation") or {}).get("epoch", "?")
+    print(f"\n| the weights each side kept (best VALIDATION epoch: burn {burn_best}, PyTorch "
+          f"{best_epoch}) | burn (trainer) | PyTorch |")
     print("|---|---|---|")
     print(f"| VALIDATION, plain | {100 * mirror.get('validation_accuracy_plain', float('nan')):.2f}% "
           f"| {100 * final['validation_plain']:.2f}% |")
