@@ -44,8 +44,8 @@ impl Predictions {
 /// smoothing is underconfident (its targets were never above 0.91): smooth-intel-1h's ten
 /// views had a log loss of 0.223 on VALIDATION, 0.143 at the fitted T = 0.60.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "TemperatureRecord")]
 pub struct Temperature {
+    #[serde(deserialize_with = "positive_temperature")]
     pub value: f64,
     /// The chosen views' mean cross-entropy on VALIDATION before and after scaling.
     pub validation_loss_before: f64,
@@ -54,29 +54,14 @@ pub struct Temperature {
 
 /// A `model.json` can be edited by hand: a temperature that is not a positive number would
 /// flatten every score to one value or reverse every ranking, so it is refused when read.
-#[derive(Deserialize)]
-struct TemperatureRecord {
-    value: f64,
-    validation_loss_before: f64,
-    validation_loss_after: f64,
-}
-
-impl TryFrom<TemperatureRecord> for Temperature {
-    type Error = String;
-
-    fn try_from(record: TemperatureRecord) -> Result<Self, String> {
-        if record.value.is_finite() && record.value > 0.0 {
-            Ok(Temperature {
-                value: record.value,
-                validation_loss_before: record.validation_loss_before,
-                validation_loss_after: record.validation_loss_after,
-            })
-        } else {
-            Err(format!(
-                "the temperature must be a positive number, got {}",
-                record.value
-            ))
-        }
+fn positive_temperature<'de, D: serde::Deserializer<'de>>(reader: D) -> Result<f64, D::Error> {
+    let value = f64::deserialize(reader)?;
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "the temperature must be a positive number, got {value}"
+        )))
     }
 }
 
@@ -97,21 +82,12 @@ impl Temperature {
             .iter()
             .zip(&predictions.probabilities)
             .filter(|(_, row)| row.iter().all(|p| p.is_finite()))
-            .map(|(&label, row)| {
-                (
-                    label,
-                    row.iter().map(|p| p.max(PROBABILITY_FLOOR).ln()).collect(),
-                )
-            })
+            .map(|(&label, row)| (label, log_probabilities(row)))
             .collect();
         let loss_at = |inverse: f64| {
             let total: f64 = logs
                 .iter()
-                .map(|(label, row)| {
-                    let top = row.iter().copied().fold(f64::NEG_INFINITY, f64::max) * inverse;
-                    let sum: f64 = row.iter().map(|l| (l * inverse - top).exp()).sum();
-                    top + sum.ln() - row[*label] * inverse
-                })
+                .map(|(label, row)| -scaled_log_softmax(row, inverse)[*label])
                 .sum();
             total / logs.len().max(1) as f64
         };
@@ -168,16 +144,27 @@ fn rescale(probabilities: &mut [Vec<f64>], inverse_temperature: f64) {
         if !row.iter().all(|p| p.is_finite()) {
             continue;
         }
-        let logs: Vec<f64> = row
-            .iter()
-            .map(|p| p.max(PROBABILITY_FLOOR).ln() * inverse_temperature)
-            .collect();
-        let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let total: f64 = logs.iter().map(|l| (l - top).exp()).sum();
-        for (p, l) in row.iter_mut().zip(logs) {
-            *p = (l - top).exp() / total;
+        let scaled = scaled_log_softmax(&log_probabilities(row), inverse_temperature);
+        for (p, l) in row.iter_mut().zip(scaled) {
+            *p = l.exp();
         }
     }
+}
+
+fn log_probabilities(row: &[f64]) -> Vec<f64> {
+    row.iter().map(|p| p.max(PROBABILITY_FLOOR).ln()).collect()
+}
+
+/// log softmax(`inverse` x `logs`): the log probabilities of a row raised to the power
+/// `inverse` and renormalised, computed stably (the largest term factored out).
+fn scaled_log_softmax(logs: &[f64], inverse: f64) -> Vec<f64> {
+    let top = logs.iter().copied().fold(f64::NEG_INFINITY, f64::max) * inverse;
+    let log_total = logs
+        .iter()
+        .map(|l| (l * inverse - top).exp())
+        .sum::<f64>()
+        .ln();
+    logs.iter().map(|l| l * inverse - top - log_total).collect()
 }
 
 /// Which views of each image a model's probabilities average. Clothes are left-right
