@@ -38,7 +38,7 @@ const COLUMN_MULTIPLE: usize = 16;
 /// with the padded-columns binary: 702 and 719 against 670 and 683 images/s. The setting is
 /// process-wide: burn's own matrix products on flex also go through gemm (in these models,
 /// the small linear classifier).
-fn read_im2col_blocks_in_place() {
+pub(crate) fn read_im2col_blocks_in_place() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| gemm::set_lhs_packing_threshold_single_thread(256));
 }
@@ -113,14 +113,14 @@ simd_dispatched! {
 
 /// Where a GEMM's result goes: written over memory that need not be initialised, or added to
 /// what is there.
-enum Destination<'a> {
+pub(crate) enum Destination<'a> {
     Overwrite(&'a mut [MaybeUninit<f32>]),
     Accumulate(&'a mut [f32]),
 }
 
 /// `dst[m, n] (+)= lhs[m, k] · rhs[k, n]`, all row-major with the given row strides, except
 /// that `rhs_transposed` reads `rhs` as an `[n, k]` row-major matrix.
-fn matmul(
+pub(crate) fn matmul(
     (m, n, k): (usize, usize, usize),
     dst: Destination<'_>,
     lhs: &[f32],
@@ -167,7 +167,25 @@ fn matmul(
 }
 
 /// Forward convolution: `x [n, c_in, h, w]`, `weight [c_out, c_in, 3, 3]` -> `[n, c_out, h, w]`.
+///
+/// By im2col and one GEMM of depth `9 c_in`, or, when [`crate::use_winograd`] turned it on
+/// and the input has enough channels for its 16 GEMMs of depth `c_in`, by F(2x2, 3x3)
+/// (`winograd.rs`).
 pub fn conv3x3_f32(
+    x: &[f32],
+    dims @ [_, c_in, h, w]: [usize; 4],
+    weight: &[f32],
+    c_out: usize,
+) -> Vec<f32> {
+    if crate::winograd_enabled() && crate::winograd::pays_off(c_in, h, w) {
+        crate::winograd::conv3x3_winograd_f32(x, dims, weight, c_out)
+    } else {
+        conv3x3_im2col_f32(x, dims, weight, c_out)
+    }
+}
+
+/// [`conv3x3_f32`] by im2col and one GEMM.
+pub(crate) fn conv3x3_im2col_f32(
     x: &[f32],
     [n, c_in, h, w]: [usize; 4],
     weight: &[f32],
@@ -237,6 +255,12 @@ pub fn conv3x3_input_grad_f32(
     weight: &[f32],
     c_in: usize,
 ) -> Vec<f32> {
+    let flipped = flipped_transposed(weight, c_out, c_in);
+    conv3x3_f32(dy, [n, c_out, h, w], &flipped, c_in)
+}
+
+/// `weight [c_out, c_in, 3, 3]` -> `[c_in, c_out, 3, 3]`, each kernel flipped in both axes.
+pub(crate) fn flipped_transposed(weight: &[f32], c_out: usize, c_in: usize) -> Vec<f32> {
     let mut flipped = vec![0.0f32; weight.len()];
     for co in 0..c_out {
         for ci in 0..c_in {
@@ -245,7 +269,7 @@ pub fn conv3x3_input_grad_f32(
             }
         }
     }
-    conv3x3_f32(dy, [n, c_out, h, w], &flipped, c_in)
+    flipped
 }
 
 /// Weight gradient: `dW [c_out, c_in*9] = Σ_images dy [c_out, h*w] · col(x)ᵀ [h*w, c_in*9]`,
@@ -288,11 +312,11 @@ pub fn conv3x3_weight_grad_f32(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// The definition, loop by loop.
-    fn naive_conv(
+    pub(crate) fn naive_conv(
         x: &[f32],
         [n, c_in, h, w]: [usize; 4],
         weight: &[f32],
@@ -324,7 +348,7 @@ mod tests {
         out
     }
 
-    fn values(len: usize, seed: u32) -> Vec<f32> {
+    pub(crate) fn values(len: usize, seed: u32) -> Vec<f32> {
         (0..len)
             .map(|i| {
                 let v = (i as u32)
@@ -378,7 +402,7 @@ mod tests {
             let c_out = 3;
             let x = values(n * c_in * h * w, 1);
             let weight = values(c_out * c_in * 9, 2);
-            let fast = conv3x3_f32(&x, dims, &weight, c_out);
+            let fast = conv3x3_im2col_f32(&x, dims, &weight, c_out);
             let slow = naive_conv(&x, dims, &weight, c_out);
             for (a, b) in fast.iter().zip(&slow) {
                 assert!((a - b).abs() < 1e-4, "{dims:?}: {a} vs {b}");

@@ -41,6 +41,7 @@ mod batch_norm;
 mod buffer;
 mod im2col;
 mod pool;
+mod winograd;
 
 pub use batch_norm::{
     BatchNormOutput, batch_norm_inference_f32, batch_norm_train_backward_f32, batch_norm_train_f32,
@@ -65,6 +66,24 @@ pub fn use_project_kernel(enabled: bool) {
 
 pub fn project_kernel_enabled() -> bool {
     PROJECT_KERNEL.load(Ordering::Relaxed)
+}
+
+static WINOGRAD: AtomicBool = AtomicBool::new(false);
+
+/// Whether the project's convolution runs by F(2x2, 3x3) where the input has 16 channels or
+/// more, or by im2col everywhere (the default).
+///
+/// Off by default because it did not train faster: on the 2-core AMD EPYC without AVX-512
+/// (2026-11-30) its GEMMs took ~27% fewer samples than im2col's, but its transforms gave that
+/// back, and the default model trained at 580-690 images/s against 610-730 by im2col
+/// (`trainer bench --convs project,winograd`, alternately). Selectable so that the benchmark
+/// can compare the two on another machine, e.g. one with AVX-512 and a larger L2.
+pub fn use_winograd(enabled: bool) {
+    WINOGRAD.store(enabled, Ordering::Relaxed);
+}
+
+pub fn winograd_enabled() -> bool {
+    WINOGRAD.load(Ordering::Relaxed)
 }
 
 /// The options of the only convolution this crate accelerates, for burn's reference path.

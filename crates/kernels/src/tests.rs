@@ -46,10 +46,11 @@ fn assert_close_values(ours: &[f32], reference: &[f32], tolerance: f32, what: &s
     }
 }
 
-const SHAPES: [([usize; 4], usize); 5] = [
+const SHAPES: [([usize; 4], usize); 6] = [
     ([4, 3, 9, 7], 5),
     ([2, 1, 28, 28], 16),
     ([3, 16, 14, 14], 8),
+    ([3, 20, 7, 9], 24),
     ([5, 2, 1, 3], 4),
     // 7x7 images go six to a GEMM: with one or two threads, full groups and a last one of
     // five.

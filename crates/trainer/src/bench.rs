@@ -42,6 +42,9 @@ pub enum ConvKernel {
     /// The project's kernels (crates/kernels: im2col + GEMM, fused batch norm + ReLU, max
     /// pooling without an index tensor); flex only.
     Project,
+    /// The project's kernels with the convolution by Winograd's F(2x2, 3x3) where the input
+    /// has 16 channels or more (an alternative the trainer does not use); flex only.
+    Winograd,
     /// burn's own operations.
     Burn,
 }
@@ -50,6 +53,7 @@ impl ConvKernel {
     pub fn name(self) -> &'static str {
         match self {
             ConvKernel::Project => "project",
+            ConvKernel::Winograd => "winograd",
             ConvKernel::Burn => "burn",
         }
     }
@@ -60,7 +64,7 @@ impl ConvKernel {
 pub struct BenchRow {
     pub model: String,
     pub backend: String,
-    /// Whose kernels: "project" or "burn" (see [`ConvKernel`]).
+    /// Whose kernels: "project", "winograd" or "burn" (see [`ConvKernel`]).
     pub conv: String,
     /// The GPU adapter on wgpu, as wgpu names it.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -83,7 +87,7 @@ pub struct BenchPlan {
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [Backend::Flex, Backend::Ndarray])]
     pub backends: Vec<Backend>,
     /// Kernels to compare, comma-separated: the project's (convolution, batch norm + ReLU, max
-    /// pooling; flex only) or burn's.
+    /// pooling; flex only), the same with the Winograd convolution (flex only), or burn's.
     #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ConvKernel::Project, ConvKernel::Burn])]
     pub convs: Vec<ConvKernel>,
     #[arg(long, default_value_t = 128)]
@@ -124,9 +128,11 @@ pub fn run_bench(
             for &which in &plan.models {
                 // The switch is process-wide: set for this measurement, back to the default
                 // (the project kernel) right after, error or not.
-                kernels::use_project_kernel(conv == ConvKernel::Project);
+                kernels::use_project_kernel(conv != ConvKernel::Burn);
+                kernels::use_winograd(conv == ConvKernel::Winograd);
                 let row = measure_one(plan, &compute, conv, which, steps);
                 kernels::use_project_kernel(true);
+                kernels::use_winograd(false);
                 let row = row?;
                 on_row(&row);
                 rows.push(row);
