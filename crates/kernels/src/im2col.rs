@@ -24,7 +24,7 @@ const GEMM_COLUMNS: usize = 294;
 
 /// The GEMM's columns are padded to a multiple of this, one AVX-512 register of f32, so that
 /// gemm can read the im2col block where it is (below).
-const COLUMN_MULTIPLE: usize = 16;
+pub(crate) const COLUMN_MULTIPLE: usize = 16;
 
 /// Lets gemm's micro-kernel read an im2col block in place instead of packing it first.
 ///
@@ -171,13 +171,20 @@ pub(crate) fn matmul(
 /// By im2col and one GEMM of depth `9 c_in`, or, when [`crate::use_winograd`] turned it on
 /// and the input has enough channels for its 16 GEMMs of depth `c_in`, by F(2x2, 3x3)
 /// (`winograd.rs`).
-pub fn conv3x3_f32(
+pub fn conv3x3_f32(x: &[f32], dims: [usize; 4], weight: &[f32], c_out: usize) -> Vec<f32> {
+    conv3x3_choosing(x, dims, weight, c_out, crate::winograd_enabled())
+}
+
+/// [`conv3x3_f32`] with the choice of F(2x2, 3x3) given instead of read from the process-wide
+/// switch, which tests running in parallel must not flip.
+pub(crate) fn conv3x3_choosing(
     x: &[f32],
     dims @ [_, c_in, h, w]: [usize; 4],
     weight: &[f32],
     c_out: usize,
+    winograd: bool,
 ) -> Vec<f32> {
-    if crate::winograd_enabled() && crate::winograd::pays_off(c_in, h, w) {
+    if winograd && crate::winograd::pays_off(c_in, h, w) {
         crate::winograd::conv3x3_winograd_f32(x, dims, weight, c_out)
     } else {
         conv3x3_im2col_f32(x, dims, weight, c_out)

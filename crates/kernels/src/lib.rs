@@ -74,14 +74,16 @@ static WINOGRAD: AtomicBool = AtomicBool::new(false);
 /// more, or by im2col everywhere (the default).
 ///
 /// Off by default because it did not train faster: on the 2-core AMD EPYC without AVX-512
-/// (2026-11-30) its GEMMs took ~27% fewer samples than im2col's, but its transforms gave that
-/// back, and the default model trained at 580-690 images/s against 610-730 by im2col
-/// (`trainer bench --convs project,winograd`, alternately). Selectable so that the benchmark
-/// can compare the two on another machine, e.g. one with AVX-512 and a larger L2.
+/// (2026-11-30) its GEMMs took about a quarter fewer profile samples than im2col's, but its
+/// transforms (a fifth of a step) gave that back: the default model trained at 609, 685 and
+/// 673 images/s against 718, 624 and 651 by im2col (`trainer bench --convs
+/// project,winograd`, three rounds). Selectable so that the benchmark can compare the two on
+/// another machine, e.g. one with AVX-512 and a larger L2.
 pub fn use_winograd(enabled: bool) {
     WINOGRAD.store(enabled, Ordering::Relaxed);
 }
 
+/// Whether [`use_winograd`] turned the Winograd convolution on.
 pub fn winograd_enabled() -> bool {
     WINOGRAD.load(Ordering::Relaxed)
 }

@@ -9,7 +9,7 @@
 //! product, `M[e][co, tile] = U[e][co, ci] · V[e][ci, tile]`, so the multiplications run as 16
 //! GEMMs of depth `c_in` instead of one of depth `9 c_in`: 2.25x fewer multiply-adds on even
 //! sizes (14x14), 1.72x on 7x7 images (computed as 8x8, whose last row and column are
-//! dropped). The transforms are additions only, and F(2x2, 3x3)'s constants (0, ±1, ±1/2) keep
+//! dropped). The transforms are additions and exact halvings: F(2x2, 3x3)'s constants (0, ±1, ±1/2) keep
 //! the rounding error at that of the direct sum (the tests hold it to the same tolerance).
 //!
 //! The transforms' matrices, with `d` read from the input padded by one pixel:
@@ -22,7 +22,7 @@
 //! ```
 
 use crate::buffer::{as_uninit, assume_written, uninit_buffer};
-use crate::im2col::{Destination, matmul, read_im2col_blocks_in_place};
+use crate::im2col::{COLUMN_MULTIPLE, Destination, matmul, read_im2col_blocks_in_place};
 use crate::images_per_task;
 use rayon::prelude::*;
 use std::mem::MaybeUninit;
@@ -33,18 +33,17 @@ const POSITIONS: usize = 16;
 /// Tiles that a GEMM gathers from consecutive images (columns of `V` and `M`). `V` holds 16
 /// values per tile and input channel: with 256 or 512 tiles it outgrows the 512 KB L2 of the
 /// AMD machine, where the default model trained at 515 and 491 images/s against 615 and 622
-/// with 64 and 128 (`trainer bench --convs winograd`, one round each, 2026-11-30).
+/// with 64 and 128 (`trainer bench --convs winograd`, one round each, 2026-11-30); 96 lies
+/// between those two, where the rounds' noise (~10%) hid any difference.
 const GEMM_TILES: usize = 96;
 
-/// The GEMMs' columns are padded to whole AVX-512 vectors of f32 so that gemm reads `V` in
-/// place (see `read_im2col_blocks_in_place`).
-const COLUMN_MULTIPLE: usize = 16;
-
-/// Input channels from which F(2x2, 3x3) beats im2col: its GEMMs have depth `c_in` and write
-/// 16 values per tile and output channel, so with few channels they are bound by memory.
+/// Input channels from which F(2x2, 3x3) is worth trying: its GEMMs have depth `c_in` and
+/// write 16 values per tile and output channel, so with fewer channels they are bound by
+/// memory (the default model's first convolution has one, and stays im2col).
 const MIN_CHANNELS: usize = 16;
 
-/// Whether a convolution of `c_in`-channel `h x w` images runs faster by F(2x2, 3x3).
+/// Whether a convolution of `c_in`-channel `h x w` images is one F(2x2, 3x3) takes when it is
+/// switched on.
 pub(crate) fn pays_off(c_in: usize, h: usize, w: usize) -> bool {
     c_in >= MIN_CHANNELS && h >= 2 && w >= 2
 }
@@ -132,10 +131,12 @@ impl InputTransform {
             }
         }
         let tiles = tiles_high * tiles_wide;
-        let mut rows = v[offset..].chunks_mut(position_stride);
+        let mut rows = v[offset..]
+            .chunks_mut(position_stride)
+            .map(|row| &mut row[..tiles]);
         let mut outputs: [&mut [f32]; POSITIONS] = std::array::from_fn(|_| {
-            let row = rows.next().unwrap_or_default();
-            &mut row[..tiles]
+            rows.next()
+                .expect("the caller's `v` holds 16 positions of `position_stride` values")
         });
         transform_phases(
             &self.phases,
@@ -367,8 +368,9 @@ pub(crate) fn conv3x3_winograd_f32(
                 }
             }
         });
-    // SAFETY: `scatter_tiles` writes every pixel of every output plane: the tiles cover
-    // `2 * ceil(h / 2)` rows of `2 * ceil(w / 2)` columns.
+    // SAFETY: every group covers whole images and every output channel of each is visited;
+    // `scatter_tiles` writes each of a plane's `h` rows whole (its `w / 2` pixel pairs, then
+    // the last pixel on odd widths).
     unsafe { assume_written(out) }
 }
 
@@ -376,7 +378,7 @@ pub(crate) fn conv3x3_winograd_f32(
 mod tests {
     use super::*;
     use crate::im2col::tests::{naive_conv, values};
-    use crate::im2col::{conv3x3_im2col_f32, flipped_transposed};
+    use crate::im2col::{conv3x3_choosing, conv3x3_im2col_f32, flipped_transposed};
 
     #[test]
     fn matches_the_definition_on_odd_and_even_shapes() {
@@ -388,8 +390,11 @@ mod tests {
             ([5, 4, 3, 2], 3),
             ([2, 3, 28, 28], 4),
             ([3, 16, 14, 14], 8),
-            // 7x7 images sixteen to a GEMM, the last group not full (one or two threads).
+            // 7x7 images six to a GEMM (96 tiles), the last group not full (one or two
+            // threads); 16x16 images, whose rows of 8 tiles are exactly one chunk.
             ([37, 5, 7, 7], 6),
+            ([2, 3, 16, 16], 2),
+            ([1, 2, 40, 34], 3),
         ] {
             let x = values(n * c_in * h * w, 1);
             let weight = values(c_out * c_in * 9, 2);
@@ -420,5 +425,30 @@ mod tests {
                 assert!((a - b).abs() <= 2e-5 * scale, "{dims:?} [{i}]: {a} vs {b}");
             }
         }
+    }
+
+    #[test]
+    fn switched_on_it_takes_the_convolutions_with_enough_channels() {
+        let run = |dims @ [n, c_in, h, w]: [usize; 4], c_out: usize| {
+            let x = values(n * c_in * h * w, 7);
+            let weight = values(c_out * c_in * 9, 8);
+            let chosen = conv3x3_choosing(&x, dims, &weight, c_out, true);
+            let winograd = conv3x3_winograd_f32(&x, dims, &weight, c_out);
+            let im2col = conv3x3_im2col_f32(&x, dims, &weight, c_out);
+            (chosen, winograd, im2col)
+        };
+        let (chosen, winograd, im2col) = run([2, 16, 14, 14], 4);
+        assert_eq!(chosen, winograd);
+        assert_ne!(chosen, im2col, "the two differ in their last bits");
+        // One input channel (the first convolution), and images a pixel wide: im2col.
+        for dims in [[2, 1, 28, 28], [2, 16, 5, 1]] {
+            let (chosen, _, im2col) = run(dims, 4);
+            assert_eq!(chosen, im2col, "{dims:?}");
+        }
+        // Switched off, everything is im2col.
+        let x = values(2 * 16 * 14 * 14, 7);
+        let weight = values(4 * 16 * 9, 8);
+        let off = conv3x3_choosing(&x, [2, 16, 14, 14], &weight, 4, false);
+        assert_eq!(off, conv3x3_im2col_f32(&x, [2, 16, 14, 14], &weight, 4));
     }
 }
