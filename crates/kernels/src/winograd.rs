@@ -79,9 +79,10 @@ const LANES: usize = 16;
 /// `V = Bᵀ d B` for every tile of a plane, with its scratch space (one per thread).
 ///
 /// The plane, padded with one pixel of zeros, is split into its four polyphase components
-/// `X[a][b][y'][u] = padded[2y' + a][2u + b]`, each `tiles_high + 1` rows of `S = tiles_wide +
-/// 1`. The 4x4 input block of tile `(ty, tx)` is then `d[i][j] = X[i % 2][j % 2][ty + i / 2][tx
-/// + j / 2]`: for [`CHUNK`] tiles side by side in a row, each `d[i][j]` is one vector load
+/// `X[a][b][y'][u] = padded[2y' + a][2u + b]`, each `tiles_high + 1` rows of
+/// `S = tiles_wide + 1`. The 4x4 input block of tile `(ty, tx)` is then
+/// `d[i][j] = X[i % 2][j % 2][ty + i / 2][tx + j / 2]`: for [`CHUNK`] tiles side by side in a
+/// row, each `d[i][j]` is one vector load
 /// from a component, at an offset of 0, 1, `S` or `S + 1`, and the whole transform runs in
 /// registers. (Gathering each tile's 16 values first, then transforming them, cost as much
 /// as the GEMMs saved; so did storing the transform's rows and reading them back shifted.)
@@ -120,7 +121,7 @@ impl InputTransform {
         // Image pixel (y, x) is padded pixel (y + 1, x + 1): even x land in column phase 1 at
         // u = x / 2, odd x in phase 0 at u = (x + 1) / 2.
         for (y, row) in plane.chunks_exact(w).enumerate() {
-            let (a, first) = ((y + 1) % 2, (y + 1) / 2 * stride);
+            let (a, first) = ((y + 1) % 2, y.div_ceil(2) * stride);
             let even_x = &mut self.phases[(2 * a + 1) * phase_len + first..][..w.div_ceil(2)];
             for (u, to) in even_x.iter_mut().enumerate() {
                 *to = row[2 * u];
