@@ -184,21 +184,7 @@ pub(crate) fn conv3x3_choosing(
     c_out: usize,
     winograd: bool,
 ) -> Vec<f32> {
-    if winograd && crate::winograd::pays_off(c_in, h, w) {
-        crate::winograd::conv3x3_winograd_f32(x, dims, weight, c_out)
-    } else {
-        conv3x3_im2col_f32(x, dims, weight, c_out)
-    }
-}
-
-/// [`conv3x3_f32`] by im2col and one GEMM.
-pub(crate) fn conv3x3_im2col_f32(
-    x: &[f32],
-    [n, c_in, h, w]: [usize; 4],
-    weight: &[f32],
-    c_out: usize,
-) -> Vec<f32> {
-    let hw = h * w;
+    let [n, hw] = [dims[0], h * w];
     if n == 0 || hw == 0 || c_out == 0 || c_in == 0 {
         return vec![0.0f32; n * c_out * hw];
     }
@@ -207,6 +193,21 @@ pub(crate) fn conv3x3_im2col_f32(
         n * c_in * hw,
         "conv3x3: input is not [n, c_in, h, w]"
     );
+    if winograd && crate::winograd::pays_off(c_in, h, w) {
+        crate::winograd::conv3x3_winograd_f32(x, dims, weight, c_out)
+    } else {
+        conv3x3_im2col_f32(x, dims, weight, c_out)
+    }
+}
+
+/// [`conv3x3_f32`] by im2col and one GEMM, on non-empty, checked input.
+pub(crate) fn conv3x3_im2col_f32(
+    x: &[f32],
+    [n, c_in, h, w]: [usize; 4],
+    weight: &[f32],
+    c_out: usize,
+) -> Vec<f32> {
+    let hw = h * w;
     let mut out = uninit_buffer(n * c_out * hw);
     let chunk = images_per_task(n);
     let group = images_per_gemm(hw).min(chunk);
