@@ -616,6 +616,7 @@ pub fn run_job(
             }
             Plan::Search(mut plan) => {
                 plan.widen_finals = options.width.is_none();
+                plan.smooth_widened_finals = options.label_smoothing.is_none();
                 // The finalists are settled after the rungs: plan for the widest they may be.
                 let finals_model = if plan.widen_finals {
                     spec.model.widened(crate::recipe::WIDER_WIDTHS[0])

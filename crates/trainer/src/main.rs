@@ -453,7 +453,8 @@ fn export_automl(out: PathBuf, seed: u64, data: DataArgs) -> Result<()> {
 
 #[derive(clap::Args, Debug)]
 struct Args {
-    /// Wall-clock budget for training, validation included: 90s, 30m, 1h, 24h, 1h30m.
+    /// Wall-clock budget for the whole run (loading the data, training, evaluation and report):
+    /// 90s, 30m, 1h, 24h, 1h30m.
     #[arg(long, default_value = "1h")]
     budget: String,
     /// Compute backend: auto picks a hardware GPU (builds with the `gpu` feature), else flex.

@@ -20,9 +20,11 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum SearchMode {
-    /// Train the default model once, whatever the budget.
+    /// Train one model, whatever the budget: the default model, as wide as `--width` or the
+    /// budget says.
     Off,
-    /// Search when the budget buys enough epochs for it to pay (see [`AUTO_MIN_EPOCHS`]).
+    /// Search when the budget buys at least 200 epochs of the default model on this machine;
+    /// shorter budgets train one model, which an hour of search on 2 CPU cores has not beaten.
     Auto,
     /// Search whatever the budget.
     On,
@@ -183,6 +185,11 @@ pub struct SearchPlan {
     /// `--width` fixed the width; runs saved before this existed did not).
     #[serde(default)]
     pub widen_finals: bool,
+    /// Whether a finalist trained wider also gets the wider model's label smoothing, as the
+    /// plan without a search gives it (not when `--label-smoothing` fixed it; runs saved
+    /// before this existed did not).
+    #[serde(default)]
+    pub smooth_widened_finals: bool,
     /// Seconds of the budget outside the search's clock: loading the data before it, and
     /// after it the evaluation (the test-time views chosen on VALIDATION, the test pass, the
     /// report). Absent in runs saved before the whole run counted.
@@ -229,6 +236,7 @@ impl SearchPlan {
             final_seconds_each: final_seconds / finalists as f64,
             candidates: sample_candidates(base_model, base_training, first_trials, seed),
             widen_finals: true,
+            smooth_widened_finals: true,
             reserved_seconds: 0.0,
         }
     }
@@ -259,6 +267,7 @@ impl SearchPlan {
                 copies
             ],
             widen_finals: false,
+            smooth_widened_finals: false,
             reserved_seconds: 0.0,
         }
     }
@@ -347,14 +356,24 @@ pub struct FinalsChoice {
 }
 
 impl FinalsChoice {
-    /// `candidate` as the finals train it: wider when it is at the base width.
+    /// `candidate` as the finals train it: wider when it is at the base width, and then
+    /// with the wider model's label smoothing unless it has its own.
     fn apply(&self, plan: &SearchPlan, candidate: &Candidate) -> Candidate {
         let mut finalist = candidate.clone();
         if self.width_factor > 1.0 && at_base_width(plan, candidate) {
             finalist.model = candidate.model.widened(self.width_factor);
+            if smoothed_when_widened(plan, candidate) {
+                finalist.training.label_smoothing = crate::recipe::WIDE_LABEL_SMOOTHING;
+            }
         }
         finalist
     }
+}
+
+/// Whether `candidate`, trained wider in the finals, takes the wider model's label smoothing:
+/// unless the user fixed the smoothing, or the candidate has its own.
+fn smoothed_when_widened(plan: &SearchPlan, candidate: &Candidate) -> bool {
+    plan.smooth_widened_finals && candidate.training.label_smoothing == 0.0
 }
 
 fn at_base_width(plan: &SearchPlan, candidate: &Candidate) -> bool {
@@ -394,11 +413,19 @@ fn choose_finals<T: StageTrainer>(
         });
         if wider.factor > 1.0 {
             let count = wider.copies();
+            let smoothing = if smoothed_when_widened(plan, winner) {
+                format!(
+                    ", with label smoothing {}",
+                    crate::recipe::WIDE_LABEL_SMOOTHING
+                )
+            } else {
+                String::new()
+            };
             return FinalsChoice {
                 count,
                 width_factor: wider.factor,
                 reason: format!(
-                    "finals: {count} for the {} left, the winner at {}",
+                    "finals: {count} for the {} left, the winner at {}{smoothing}",
                     format_duration(Duration::from_secs_f64(left)),
                     wider.describe()
                 ),
@@ -1290,6 +1317,24 @@ mod tests {
         );
         assert_eq!(choose(10.0, 1080.0, &plan, &base_first).count, 3);
         assert_eq!(fast.apply(&plan, &base_first[0]).model, wide);
+        // Trained wider, the finalist is smoothed as the plan without a search smooths the
+        // wider model; when the user fixed the smoothing (here: to none), it is left alone.
+        assert_eq!(base_first[0].training.label_smoothing, 0.0);
+        assert_eq!(
+            fast.apply(&plan, &base_first[0]).training.label_smoothing,
+            crate::recipe::WIDE_LABEL_SMOOTHING
+        );
+        assert!(
+            fast.reason.contains("with label smoothing"),
+            "{}",
+            fast.reason
+        );
+        let mut user_fixed = plan.clone();
+        user_fixed.smooth_widened_finals = false;
+        assert_eq!(
+            fast.apply(&user_fixed, &base_first[0]).training,
+            base_first[0].training
+        );
         // At 52 s it would train ~22: the winner keeps its width, and its ~48 epochs make one
         // finalist (the first search plan at this speed had two).
         let slow = choose(52.0, 1080.0, &plan, &base_first);
@@ -1299,7 +1344,7 @@ mod tests {
             "{}",
             slow.reason
         );
-        assert_eq!(slow.apply(&plan, &base_first[0]).model, m);
+        assert_eq!(slow.apply(&plan, &base_first[0]), base_first[0]);
         // A winner of another width, or a width the user fixed, is trained as it is.
         let other = plan
             .candidates
@@ -1330,6 +1375,11 @@ mod tests {
             .map(|r| &r.candidate.model)
             .collect();
         assert_eq!(finals.first(), Some(&&base_model.widened(WIDER_WIDTHS[0])));
+        let first_final = out.records.iter().find(|r| r.kind == StageKind::Final);
+        assert_eq!(
+            first_final.map(|r| r.candidate.training.label_smoothing),
+            Some(crate::recipe::WIDE_LABEL_SMOOTHING)
+        );
         assert!(fake.finals.is_some());
         assert!(
             out.summary.explanation[1].starts_with("Finals: "),
@@ -1418,5 +1468,20 @@ mod tests {
             choose_ensemble(&records, &mut same, &mut Fake::new()).unwrap();
         assert_eq!(members, ["a"]);
         assert_eq!(single, ensemble);
+    }
+
+    /// `--help` states the threshold in words; it must be the one `decide` applies.
+    #[test]
+    fn the_help_for_auto_names_the_threshold_decide_uses() {
+        use clap::ValueEnum;
+        let help = SearchMode::Auto
+            .to_possible_value()
+            .and_then(|v| v.get_help().map(|h| h.to_string()))
+            .unwrap_or_default();
+        assert!(
+            help.contains(&format!("{AUTO_MIN_EPOCHS:.0} epochs")),
+            "{help}"
+        );
+        assert!(!help.contains('`'), "rustdoc markup in --help: {help}");
     }
 }
