@@ -624,7 +624,12 @@ pub fn run_job(
                     spec.model.clone()
                 };
                 let evaluation = evaluation_for(&finals_model, plan.finalists);
-                let plan = plan.reserve(loading.as_secs_f64() + evaluation.seconds);
+                let mut plan = plan.reserve(loading.as_secs_f64() + evaluation.seconds);
+                if plan.widen_finals {
+                    let at_base_width = evaluation_for(&spec.model, plan.finalists);
+                    plan =
+                        plan.reserve_at_base_width(loading.as_secs_f64() + at_base_width.seconds);
+                }
                 for line in plan.describe() {
                     observer.note(&line);
                 }

@@ -195,6 +195,12 @@ pub struct SearchPlan {
     /// report). Absent in runs saved before the whole run counted.
     #[serde(default)]
     pub reserved_seconds: f64,
+    /// The reserve when the finals keep a winner at the base width: `reserved_seconds` plans
+    /// the evaluation of the widest finalists the rungs may lead to, and the narrower ones'
+    /// costs less, so the difference goes to their training instead of ending the run early.
+    /// `None`: the same reserve (finals that cannot widen; runs saved before this existed).
+    #[serde(default)]
+    pub base_width_reserved_seconds: Option<f64>,
 }
 
 impl SearchPlan {
@@ -238,6 +244,7 @@ impl SearchPlan {
             widen_finals: true,
             smooth_widened_finals: true,
             reserved_seconds: 0.0,
+            base_width_reserved_seconds: None,
         }
     }
 
@@ -269,6 +276,7 @@ impl SearchPlan {
             widen_finals: false,
             smooth_widened_finals: false,
             reserved_seconds: 0.0,
+            base_width_reserved_seconds: None,
         }
     }
 
@@ -286,9 +294,24 @@ impl SearchPlan {
         self
     }
 
+    /// What to keep out of the search's clock instead when the finals keep a winner at the
+    /// base width; never more than [`SearchPlan::reserve`] kept.
+    pub fn reserve_at_base_width(mut self, seconds: f64) -> Self {
+        self.base_width_reserved_seconds = Some(seconds.clamp(0.0, self.reserved_seconds));
+        self
+    }
+
     /// The search clock's budget: the run's, less what is reserved.
     pub fn clock_seconds(&self) -> f64 {
         self.budget_seconds - self.reserved_seconds
+    }
+
+    /// The search clock's budget for finals that keep a winner at the base width.
+    fn base_width_clock_seconds(&self) -> f64 {
+        self.budget_seconds
+            - self
+                .base_width_reserved_seconds
+                .unwrap_or(self.reserved_seconds)
     }
 
     pub fn trial_count(&self) -> usize {
@@ -299,8 +322,17 @@ impl SearchPlan {
     pub fn describe(&self) -> Vec<String> {
         let epochs = |s: f64| s / self.default_epoch_seconds.max(1e-9);
         let reserve = (self.reserved_seconds > 0.0).then(|| {
+            let at_base_width = self
+                .base_width_reserved_seconds
+                .filter(|&base| base < self.reserved_seconds)
+                .map_or(String::new(), |base| {
+                    format!(
+                        "; {} if the finals keep the base width",
+                        format_duration(Duration::from_secs_f64(base))
+                    )
+                });
             format!(
-                "  kept out of training: {} (loading the data, then evaluation and report)",
+                "  kept out of training: {} (loading the data, then evaluation and report){at_base_width}",
                 format_duration(Duration::from_secs_f64(self.reserved_seconds))
             )
         });
@@ -353,6 +385,10 @@ pub struct FinalsChoice {
     pub width_factor: f64,
     /// The choice in words, for the progress output and the report.
     pub reason: String,
+    /// The search clock's budget the finals share, when it is not the plan's
+    /// ([`SearchPlan::clock_seconds`]): finals at the base width need less evaluation.
+    #[serde(default)]
+    pub clock_seconds: Option<f64>,
 }
 
 impl FinalsChoice {
@@ -403,6 +439,7 @@ fn choose_finals<T: StageTrainer>(
             count: copies_for(base_rate(left)),
             width_factor: 1.0,
             reason: "finals: no trial finished".into(),
+            clock_seconds: None,
         };
     };
     let batch = winner.training.batch_size;
@@ -429,9 +466,23 @@ fn choose_finals<T: StageTrainer>(
                     format_duration(Duration::from_secs_f64(left)),
                     wider.describe()
                 ),
+                clock_seconds: None,
             };
         }
         words = format!(", {}", wider.describe());
+    }
+    // The reserve planned the wider finalists' evaluation; a winner kept at the base width
+    // needs less, and trains with the difference.
+    let clock_seconds = (plan.widen_finals && at_base_width(plan, winner))
+        .then(|| plan.base_width_clock_seconds())
+        .filter(|&clock| clock > plan.clock_seconds());
+    let returned = clock_seconds.map_or(0.0, |clock| clock - plan.clock_seconds());
+    let left = left + returned;
+    if returned >= 1.0 {
+        words.push_str(&format!(
+            "; its evaluation needs {} less than the wider model's, given to the finals",
+            format_duration(Duration::from_secs_f64(returned))
+        ));
     }
     let epochs = trainer
         .epochs_in(&winner.model, batch, left)
@@ -444,6 +495,7 @@ fn choose_finals<T: StageTrainer>(
             "finals: {count} for the {} left, in which the winner trains ~{epochs:.0} epochs{words}",
             format_duration(Duration::from_secs_f64(left))
         ),
+        clock_seconds,
     }
 }
 
@@ -701,6 +753,10 @@ pub fn run_search<T: StageTrainer>(
             .as_ref()
             .map_or(plan.finalists, |c| c.count)
             .min(contenders.len());
+        let budget = finals
+            .as_ref()
+            .and_then(|c| c.clock_seconds)
+            .unwrap_or(budget);
         for (f, candidate) in contenders.iter().enumerate().take(finalists) {
             let candidate = &finals
                 .as_ref()
@@ -1387,6 +1443,73 @@ mod tests {
             out.summary.explanation
         );
         assert!(fake.clock <= 3600.0 + 1e-6);
+    }
+
+    #[test]
+    fn finals_kept_at_the_base_width_train_with_the_evaluation_the_wider_model_would_have_needed() {
+        let (m, t) = base();
+        // Five minutes kept for the 1.5x finalist's evaluation, two for the default width's.
+        let planned = |epoch_seconds: f64| {
+            let mut plan = SearchPlan::new(3600.0, epoch_seconds, &m, &t, 1)
+                .reserve(300.0)
+                .reserve_at_base_width(120.0);
+            let last = plan.candidates.len() - 1;
+            plan.candidates[last].model = plan.candidates[0].model.clone();
+            plan
+        };
+        let search = |epoch_seconds: f64| {
+            let mut fake = Fake::new();
+            fake.epoch_seconds = epoch_seconds;
+            let out = run_search(&planned(epoch_seconds), 1, Vec::new(), None, &mut fake).unwrap();
+            (fake, out)
+        };
+        assert!(
+            planned(52.0)
+                .describe()
+                .iter()
+                .any(|l| l.contains("kept out of training: 5m00s")
+                    && l.contains("; 2m00s if the finals keep the base width")),
+            "{:?}",
+            planned(52.0).describe()
+        );
+
+        // At 52 s per epoch the wider model would not get its 30 epochs: the final keeps the
+        // base width and trains until 2 minutes before the end, not 5.
+        let (slow, out) = search(52.0);
+        let finals = slow.finals.clone().expect("the finals were chosen");
+        assert_eq!(finals.width_factor, 1.0);
+        assert_eq!(finals.clock_seconds, Some(3480.0));
+        assert!(finals.reason.contains("3m00s less"), "{}", finals.reason);
+        assert!((slow.clock - 3480.0).abs() < 1e-6, "{}", slow.clock);
+        let final_seconds: f64 = out
+            .records
+            .iter()
+            .filter(|r| r.kind == StageKind::Final)
+            .map(|r| r.budget_seconds)
+            .sum();
+        assert!(
+            (final_seconds - (3480.0 - 1080.0)).abs() < 1e-6,
+            "{final_seconds}"
+        );
+
+        // At 20 s it does: the wider final keeps the whole reserve.
+        let (fast, _) = search(20.0);
+        let finals = fast.finals.expect("the finals were chosen");
+        assert_eq!(finals.width_factor, WIDER_WIDTHS[0]);
+        assert_eq!(finals.clock_seconds, None);
+        assert!((fast.clock - 3300.0).abs() < 1e-6, "{}", fast.clock);
+
+        // A reserve at the base width never exceeds the plan's; without one nothing changes.
+        let capped = SearchPlan::new(3600.0, 52.0, &m, &t, 1)
+            .reserve(100.0)
+            .reserve_at_base_width(400.0);
+        assert_eq!(capped.base_width_reserved_seconds, Some(100.0));
+        let mut unchanged = planned(52.0);
+        unchanged.base_width_reserved_seconds = None;
+        let mut fake = Fake::new();
+        fake.epoch_seconds = 52.0;
+        run_search(&unchanged, 1, Vec::new(), None, &mut fake).unwrap();
+        assert!((fake.clock - 3300.0).abs() < 1e-6, "{}", fake.clock);
     }
 
     #[test]
