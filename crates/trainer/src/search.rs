@@ -195,8 +195,8 @@ pub struct SearchPlan {
     /// report). Absent in runs saved before the whole run counted.
     #[serde(default)]
     pub reserved_seconds: f64,
-    /// The reserve when the finals keep a winner at the base width: `reserved_seconds` plans
-    /// the evaluation of the widest finalists the rungs may lead to, and the narrower ones'
+    /// The reserve when the finals keep the base model's arithmetic: `reserved_seconds` plans
+    /// the evaluation of finalists widened by [`WIDER_WIDTHS`]' factor, and the base model's
     /// costs less, so the difference goes to their training instead of ending the run early.
     /// `None`: the same reserve (finals that cannot widen; runs saved before this existed).
     #[serde(default)]
@@ -471,23 +471,37 @@ fn choose_finals<T: StageTrainer>(
         }
         words = format!(", {}", wider.describe());
     }
-    // The reserve planned the wider finalists' evaluation; a winner kept at the base width
-    // needs less, and trains with the difference.
-    let clock_seconds = (plan.widen_finals && at_base_width(plan, winner))
-        .then(|| plan.base_width_clock_seconds())
-        .filter(|&clock| clock > plan.clock_seconds());
-    let returned = clock_seconds.map_or(0.0, |clock| clock - plan.clock_seconds());
-    let left = left + returned;
-    if returned >= 1.0 {
-        words.push_str(&format!(
-            "; its evaluation needs {} less than the wider model's, given to the finals",
-            format_duration(Duration::from_secs_f64(returned))
-        ));
+    // Timed once (a few training steps of the budget), then scaled.
+    let epochs_per_second = trainer
+        .epochs_in(&winner.model, batch, 1.0)
+        .unwrap_or_else(|| base_rate(1.0));
+    let finals_in = |seconds: f64| {
+        let epochs = epochs_per_second * seconds;
+        (epochs, copies_for(epochs))
+    };
+    let (mut epochs, mut count) = finals_in(left);
+    // The reserve planned the evaluation of as many finalists at the wider width; finals
+    // that cost no more than the base model (all of them: the ensemble averages them) and
+    // are no more numerous need less of it, and train with the difference.
+    let returned = plan.base_width_clock_seconds() - plan.clock_seconds();
+    let mut clock_seconds = None;
+    if plan.widen_finals && returned > 0.0 {
+        let (more_epochs, more_count) = finals_in(left + returned);
+        let base_cost = plan.candidates.first().map(|c| c.model.forward_macs());
+        let cheap = contenders
+            .iter()
+            .take(more_count)
+            .all(|c| Some(c.model.forward_macs()) <= base_cost);
+        if cheap && more_count <= plan.finalists {
+            (epochs, count) = (more_epochs, more_count);
+            clock_seconds = Some(plan.base_width_clock_seconds());
+            words.push_str(&format!(
+                "; their evaluation needs {} less than the wider model's, given to their training",
+                format_duration(Duration::from_secs_f64(returned))
+            ));
+        }
     }
-    let epochs = trainer
-        .epochs_in(&winner.model, batch, left)
-        .unwrap_or_else(|| base_rate(left));
-    let count = copies_for(epochs);
+    let left = clock_seconds.map_or(left, |clock| (clock - trainer.clock()).max(0.0));
     FinalsChoice {
         count,
         width_factor: 1.0,
@@ -1498,6 +1512,18 @@ mod tests {
         assert_eq!(finals.width_factor, WIDER_WIDTHS[0]);
         assert_eq!(finals.clock_seconds, None);
         assert!((fast.clock - 3300.0).abs() < 1e-6, "{}", fast.clock);
+
+        // A winner at the base width but deeper costs more to evaluate than the base model
+        // the reserve timed: it keeps the whole reserve.
+        let mut deeper = planned(52.0);
+        let last = deeper.candidates.len() - 1;
+        deeper.candidates[last].model.stages[2].convs += 1;
+        let mut fake = Fake::new();
+        fake.epoch_seconds = 52.0;
+        run_search(&deeper, 1, Vec::new(), None, &mut fake).unwrap();
+        let finals = fake.finals.clone().expect("the finals were chosen");
+        assert_eq!((finals.width_factor, finals.clock_seconds), (1.0, None));
+        assert!((fake.clock - 3300.0).abs() < 1e-6, "{}", fake.clock);
 
         // A reserve at the base width never exceeds the plan's; without one nothing changes.
         let capped = SearchPlan::new(3600.0, 52.0, &m, &t, 1)
