@@ -479,6 +479,7 @@ fn choose_finals<T: StageTrainer>(
         let epochs = epochs_per_second * seconds;
         (epochs, copies_for(epochs))
     };
+    let mut left = left;
     let (mut epochs, mut count) = finals_in(left);
     // The reserve planned the evaluation of as many finalists at the wider width; finals
     // that cost no more than the base model (all of them: the ensemble averages them) and
@@ -493,15 +494,16 @@ fn choose_finals<T: StageTrainer>(
             .take(more_count)
             .all(|c| Some(c.model.forward_macs()) <= base_cost);
         if cheap && more_count <= plan.finalists {
+            let clock = plan.base_width_clock_seconds();
             (epochs, count) = (more_epochs, more_count);
-            clock_seconds = Some(plan.base_width_clock_seconds());
+            left = (clock - trainer.clock()).max(0.0);
+            clock_seconds = Some(clock);
             words.push_str(&format!(
                 "; their evaluation needs {} less than the wider model's, given to their training",
                 format_duration(Duration::from_secs_f64(returned))
             ));
         }
     }
-    let left = clock_seconds.map_or(left, |clock| (clock - trainer.clock()).max(0.0));
     FinalsChoice {
         count,
         width_factor: 1.0,
@@ -1471,10 +1473,10 @@ mod tests {
             plan.candidates[last].model = plan.candidates[0].model.clone();
             plan
         };
-        let search = |epoch_seconds: f64| {
+        let search = |plan: &SearchPlan| {
             let mut fake = Fake::new();
-            fake.epoch_seconds = epoch_seconds;
-            let out = run_search(&planned(epoch_seconds), 1, Vec::new(), None, &mut fake).unwrap();
+            fake.epoch_seconds = plan.default_epoch_seconds;
+            let out = run_search(plan, 1, Vec::new(), None, &mut fake).unwrap();
             (fake, out)
         };
         assert!(
@@ -1489,7 +1491,7 @@ mod tests {
 
         // At 52 s per epoch the wider model would not get its 30 epochs: the final keeps the
         // base width and trains until 2 minutes before the end, not 5.
-        let (slow, out) = search(52.0);
+        let (slow, out) = search(&planned(52.0));
         let finals = slow.finals.clone().expect("the finals were chosen");
         assert_eq!(finals.width_factor, 1.0);
         assert_eq!(finals.clock_seconds, Some(3480.0));
@@ -1507,7 +1509,7 @@ mod tests {
         );
 
         // At 20 s it does: the wider final keeps the whole reserve.
-        let (fast, _) = search(20.0);
+        let (fast, _) = search(&planned(20.0));
         let finals = fast.finals.expect("the finals were chosen");
         assert_eq!(finals.width_factor, WIDER_WIDTHS[0]);
         assert_eq!(finals.clock_seconds, None);
@@ -1518,9 +1520,7 @@ mod tests {
         let mut deeper = planned(52.0);
         let last = deeper.candidates.len() - 1;
         deeper.candidates[last].model.stages[2].convs += 1;
-        let mut fake = Fake::new();
-        fake.epoch_seconds = 52.0;
-        run_search(&deeper, 1, Vec::new(), None, &mut fake).unwrap();
+        let (fake, _) = search(&deeper);
         let finals = fake.finals.clone().expect("the finals were chosen");
         assert_eq!((finals.width_factor, finals.clock_seconds), (1.0, None));
         assert!((fake.clock - 3300.0).abs() < 1e-6, "{}", fake.clock);
@@ -1532,9 +1532,7 @@ mod tests {
         assert_eq!(capped.base_width_reserved_seconds, Some(100.0));
         let mut unchanged = planned(52.0);
         unchanged.base_width_reserved_seconds = None;
-        let mut fake = Fake::new();
-        fake.epoch_seconds = 52.0;
-        run_search(&unchanged, 1, Vec::new(), None, &mut fake).unwrap();
+        let (fake, _) = search(&unchanged);
         assert!((fake.clock - 3300.0).abs() < 1e-6, "{}", fake.clock);
     }
 
