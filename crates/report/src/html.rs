@@ -122,6 +122,7 @@ pub fn render_index_html(
     let mut table = Table::new(&[
         "run",
         "backend",
+        "machine",
         "budget",
         "time used",
         "stop",
@@ -138,6 +139,7 @@ pub fn render_index_html(
         table.rows.push(vec![
             m.run_name.clone(),
             m.backend.clone(),
+            run.trained_on().unwrap_or_else(|| "-".into()),
             s.budget,
             s.time_used,
             m.stop_reason.replace('_', " "),
@@ -253,11 +255,25 @@ mod tests {
 
     #[test]
     fn index_links_each_run_and_names_unreadable_ones() {
+        let mut recorded = run("b-run");
+        recorded.model_card["machine"] = serde_json::json!({
+            "cpu": "Intel(R) Xeon(R) <Gold>",
+            "logical_cores": 2,
+            "vector_extensions": ["AVX-512F", "AVX2", "FMA"]
+        });
         let html = render_index_html(
             &ReferenceResults::bundled().unwrap(),
-            &[run("a-run"), run("b-run")],
+            &[run("a-run"), recorded],
             true,
             &[("broken".into(), "metrics.json is corrupt".into())],
+        );
+        assert!(
+            html.contains(
+                "<td>flex</td><td>-</td><td>1h</td>"
+            ) && html.contains(
+                "<td>flex</td><td>Intel(R) Xeon(R) &lt;Gold&gt;, 2 logical cores, AVX-512F + AVX2 + FMA</td><td>1h</td>"
+            ),
+            "the machine column: {html}"
         );
         assert!(html.contains("<a href=\"a-run/index.html\">a-run</a>"));
         assert!(html.contains("<a href=\"b-run/index.html\">b-run</a>"));

@@ -7,6 +7,7 @@ mod curves;
 pub mod files;
 mod gallery;
 mod html;
+mod machine;
 mod predictions;
 mod run_report;
 mod runs;
@@ -20,6 +21,7 @@ pub use gallery::{
     ConfusedPair, IMAGE_SIDE, Misclassified, gallery_chart, gallery_size, most_confused,
 };
 pub use html::{render_index_html, render_run_html};
+pub use machine::Machine;
 pub use predictions::{TestPredictions, read_predictions};
 pub use run_report::{
     HistoryRow, RUN_CHARTS, ReportChart, RunFileError, RunMetrics, SavedRun, read_history,

@@ -1,7 +1,7 @@
 //! A run's report, rebuilt from the files the run saved: `reports/NAME/metrics.json` and
 //! `models/NAME/model.json`. Nothing here retrains or re-evaluates anything.
 
-use crate::{ReferenceResults, RunSummary, Table, comparison, format_duration};
+use crate::{Machine, ReferenceResults, RunSummary, Table, comparison, format_duration};
 use metrics::Metrics;
 use serde::Deserialize;
 use std::fmt::Write as _;
@@ -127,6 +127,31 @@ impl SavedRun {
         })
     }
 
+    /// The computer the run trained on; `None` for runs saved before the trainer recorded it.
+    pub fn machine(&self) -> Option<Machine> {
+        serde_json::from_value(self.model_card.get("machine")?.clone()).ok()
+    }
+
+    /// Where the run trained: the GPU of a wgpu run, then the computer (the host of that
+    /// GPU); `None` for a run saved before either was recorded. A resumed run says which
+    /// computer finished it: the earlier processes may have run on another one.
+    pub fn trained_on(&self) -> Option<String> {
+        let gpu = self.model_card["adapter"]["name"].as_str();
+        let machine = self.machine().map(|m| {
+            let finished = if self.model_card["resumed"].as_bool() == Some(true) {
+                "finished on "
+            } else {
+                ""
+            };
+            format!("{finished}{}", m.describe())
+        });
+        match (gpu, machine) {
+            (Some(gpu), Some(machine)) => Some(format!("{gpu}; host: {machine}")),
+            (Some(gpu), None) => Some(gpu.to_string()),
+            (None, machine) => machine,
+        }
+    }
+
     pub fn summary(&self) -> RunSummary {
         let m = &self.metrics;
         RunSummary {
@@ -211,9 +236,11 @@ impl SavedRun {
     pub fn headline(&self) -> String {
         let m = &self.metrics;
         format!(
-            "Trained on the {} backend for {} of a {} budget (stop: {}). Evaluated once on the \
-             official Fashion-MNIST test set ({} images).",
+            "Trained on the {} backend{} for {} of a {} budget (stop: {}). Evaluated once on \
+             the official Fashion-MNIST test set ({} images).",
             m.backend,
+            self.trained_on()
+                .map_or_else(String::new, |place| format!(" ({place})")),
             format_duration(Duration::from_secs_f64(m.training_seconds.max(0.0))),
             m.budget,
             m.stop_reason.replace('_', " "),
@@ -503,6 +530,49 @@ mod tests {
         );
         let html = crate::render_run_html(&reference, &run, &[], &[]);
         assert!(html.contains("<li>Ensemble of 2 models.</li>"), "{html}");
+    }
+
+    #[test]
+    fn headline_names_the_computer_and_gpu_the_run_trained_on() {
+        let mut run = saved_run();
+        assert!(
+            run.headline()
+                .starts_with("Trained on the flex backend for 4m57s of a 5m budget"),
+            "a run saved before machines were recorded: {}",
+            run.headline()
+        );
+        run.model_card["machine"] = serde_json::json!({
+            "cpu": "AMD EPYC",
+            "logical_cores": 2,
+            "vector_extensions": ["AVX2", "FMA"]
+        });
+        assert!(
+            run.headline().starts_with(
+                "Trained on the flex backend (AMD EPYC, 2 logical cores, AVX2 + FMA) for 4m57s"
+            ),
+            "{}",
+            run.headline()
+        );
+        run.model_card["resumed"] = true.into();
+        assert!(
+            run.headline()
+                .contains("(finished on AMD EPYC, 2 logical cores, AVX2 + FMA)"),
+            "{}",
+            run.headline()
+        );
+        run.model_card["resumed"] = false.into();
+        run.metrics.backend = "wgpu".into();
+        run.model_card["adapter"] = serde_json::json!({"name": "NVIDIA H200"});
+        assert!(
+            run.headline().contains(
+                "wgpu backend (NVIDIA H200; host: AMD EPYC, 2 logical cores, AVX2 + FMA)"
+            ),
+            "{}",
+            run.headline()
+        );
+        run.model_card["machine"] = serde_json::json!({"cpu": 7});
+        assert_eq!(run.machine(), None, "a malformed record is left out");
+        assert!(run.headline().contains("wgpu backend (NVIDIA H200) for"));
     }
 
     #[test]

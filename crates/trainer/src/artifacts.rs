@@ -2,7 +2,7 @@
 //! same folder, synced, then renamed over the target. A killed run leaves the previous
 //! version of every file intact, never half of one.
 
-use crate::backend::{Backend, GpuAdapter};
+use crate::backend::{Backend, GpuAdapter, Machine};
 use crate::evaluate::Predictions;
 use crate::train::{CheckpointSink, EpochRecord, StopReason, TrainConfig, TrainError, TrainState};
 use fmnist::Digest;
@@ -168,6 +168,10 @@ pub struct ModelCard {
     /// The GPU adapter of a wgpu run (absent on the CPU backends and in older cards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<GpuAdapter>,
+    /// The computer that trained (a resumed run: that finished) the model; absent in cards
+    /// written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<Machine>,
     pub seed: u64,
     pub budget: String,
     pub budget_seconds: f64,

@@ -2,6 +2,7 @@
 //! works the same on any of them.
 
 use burn::prelude::*;
+pub use report::Machine;
 use serde::{Deserialize, Serialize};
 
 /// A backend that actually ran (recorded in model.json and metrics.json).
@@ -84,6 +85,60 @@ pub enum BackendError {
     NoAdapter(String),
 }
 
+/// The computer this process runs on: the CPU's name, the threads the CPU backends may use
+/// and the vector instructions their kernels can pick (`gemm` chooses between AVX-512, AVX2 +
+/// FMA and SSE at run time). The three 2-core machines of the README's results trained the
+/// default model at ~670 to ~2,070 images/s: a budget's result means little without them.
+pub fn detect_machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| cpu_model_name(&text))
+        .unwrap_or_else(|| format!("{} CPU", std::env::consts::ARCH));
+    Machine {
+        cpu,
+        logical_cores: std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        vector_extensions: vector_extensions(),
+    }
+}
+
+/// The first `model name` of a Linux `/proc/cpuinfo` (x86; most ARM kernels do not give one),
+/// with runs of spaces collapsed.
+fn cpu_model_name(cpuinfo: &str) -> Option<String> {
+    cpuinfo
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(key, _)| key.trim() == "model name")
+        .map(|(_, value)| value.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|name| !name.is_empty())
+}
+
+#[cfg(target_arch = "x86_64")]
+fn vector_extensions() -> Vec<String> {
+    [
+        ("AVX-512F", std::arch::is_x86_feature_detected!("avx512f")),
+        ("AVX2", std::arch::is_x86_feature_detected!("avx2")),
+        ("FMA", std::arch::is_x86_feature_detected!("fma")),
+    ]
+    .into_iter()
+    .filter(|(_, found)| *found)
+    .map(|(name, _)| name.to_string())
+    .collect()
+}
+
+#[cfg(target_arch = "aarch64")]
+fn vector_extensions() -> Vec<String> {
+    [("NEON", std::arch::is_aarch64_feature_detected!("neon"))]
+        .into_iter()
+        .filter(|(_, found)| *found)
+        .map(|(name, _)| name.to_string())
+        .collect()
+}
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn vector_extensions() -> Vec<String> {
+    Vec::new()
+}
+
 /// A backend opened for this process: its device and, on wgpu, the adapter behind it.
 #[derive(Debug, Clone)]
 pub struct Compute {
@@ -91,6 +146,8 @@ pub struct Compute {
     /// The inference device; training uses its `.autodiff()` twin.
     pub device: Device,
     pub adapter: Option<GpuAdapter>,
+    /// The computer this process runs on (the GPU's host on wgpu).
+    pub machine: Machine,
     /// Why this backend, for the log: what `auto` found, or that it was asked for.
     pub reason: String,
 }
@@ -106,6 +163,7 @@ impl Compute {
                     backend: Backend::Wgpu,
                     device,
                     adapter: Some(adapter),
+                    machine: detect_machine(),
                     reason: "asked for".into(),
                 })
             }
@@ -114,6 +172,7 @@ impl Compute {
                     backend: Backend::Wgpu,
                     device,
                     adapter: Some(adapter),
+                    machine: detect_machine(),
                     reason: "auto: a hardware GPU adapter was found".into(),
                 },
                 Ok((_, adapter)) => Compute::cpu(
@@ -139,6 +198,7 @@ impl Compute {
             backend,
             device: backend.cpu_device(),
             adapter: None,
+            machine: detect_machine(),
             reason: reason.into(),
         }
     }
@@ -152,7 +212,12 @@ impl Compute {
                 adapter.describe(),
                 self.reason
             ),
-            None => format!("backend {} (CPU) [{}]", self.backend, self.reason),
+            None => format!(
+                "backend {} (CPU: {}) [{}]",
+                self.backend,
+                self.machine.describe(),
+                self.reason
+            ),
         }
     }
 
@@ -284,6 +349,46 @@ mod tests {
             auto.reason.contains("without the `gpu` feature"),
             "{}",
             auto.reason
+        );
+    }
+
+    #[test]
+    fn the_cpu_is_named_from_proc_cpuinfo() {
+        let x86 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC   7B13 64-Core Processor\nflags\t\t: fpu avx2\n\nprocessor\t: 1\nmodel name\t: other\n";
+        assert_eq!(
+            cpu_model_name(x86).as_deref(),
+            Some("AMD EPYC 7B13 64-Core Processor")
+        );
+        let arm =
+            "processor\t: 0\nBogoMIPS\t: 50.00\nFeatures\t: fp asimd\nCPU implementer\t: 0x41\n";
+        assert_eq!(cpu_model_name(arm), None);
+        assert_eq!(cpu_model_name("model name\t:   \n"), None);
+    }
+
+    #[test]
+    fn the_machine_is_recorded_and_logged_with_the_cpu_backend() {
+        let machine = detect_machine();
+        assert_eq!(
+            machine.logical_cores,
+            std::thread::available_parallelism().unwrap().get()
+        );
+        if let Some(named) = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|text| cpu_model_name(&text))
+        {
+            assert_eq!(machine.cpu, named);
+        }
+        #[cfg(target_arch = "x86_64")]
+        assert_eq!(
+            machine.vector_extensions.iter().any(|e| e == "AVX2"),
+            std::arch::is_x86_feature_detected!("avx2")
+        );
+        let flex = Compute::open(BackendChoice::Flex).unwrap();
+        assert!(
+            flex.describe()
+                .starts_with(&format!("backend flex (CPU: {}) [", machine.describe())),
+            "{}",
+            flex.describe()
         );
     }
 

@@ -69,6 +69,9 @@ pub struct BenchRow {
     /// The GPU adapter on wgpu, as wgpu names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adapter: Option<String>,
+    /// The computer (`Machine::describe`): the same model runs ~3x faster on one 2-core
+    /// machine than on another, so a saved row means little without it.
+    pub machine: String,
     pub batch: usize,
     pub parameters: usize,
     pub train_img_s: f64,
@@ -169,6 +172,7 @@ fn measure_one(
         backend: compute.backend.name().to_string(),
         conv: conv.name().to_string(),
         adapter: compute.adapter.as_ref().map(|a| a.name.clone()),
+        machine: compute.machine.describe(),
         batch: plan.batch,
         parameters,
         train_img_s: train,
@@ -338,6 +342,11 @@ mod tests {
         for key in ["model", "backend", "batch", "train_img_s", "infer_img_s"] {
             assert!(json[0].get(key).is_some(), "{key}");
         }
+        assert_eq!(
+            json[0]["machine"],
+            crate::backend::detect_machine().describe(),
+            "where it was measured"
+        );
         assert!(table(&rows).contains("| B "));
     }
 }

@@ -752,6 +752,7 @@ pub fn run_job(
         training: primary.training.clone(),
         backend: spec.backend,
         adapter: options.compute.adapter.clone(),
+        machine: Some(options.compute.machine.clone()),
         seed: spec.seed,
         budget: spec.budget.clone(),
         budget_seconds: spec.budget_seconds,

@@ -133,6 +133,7 @@ enum Command {
 fn bench(plan: BenchPlan, json: bool) -> Result<()> {
     anyhow::ensure!(plan.batch > 0, "--batch must be at least 1");
     anyhow::ensure!(plan.steps != Some(0), "--steps must be at least 1");
+    eprintln!("machine: {}", trainer::backend::detect_machine().describe());
     let rows = run_bench(&plan, &mut |r| {
         eprintln!(
             "{} on {}: train {:.0} img/s, inference {:.0} img/s",

@@ -186,6 +186,25 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
     );
     assert_eq!(card["stop_reason"], "budget_reached");
     assert_eq!(card["backend"], "flex");
+    // The computer, named in the card, the log and the report's headline.
+    let machine = &card["machine"];
+    assert_eq!(
+        machine["logical_cores"],
+        std::thread::available_parallelism().unwrap().get(),
+        "{card}"
+    );
+    let cpu = machine["cpu"].as_str().unwrap();
+    assert!(!cpu.is_empty(), "{card}");
+    assert!(
+        text(&out).contains(&format!("(CPU: {cpu}, ")),
+        "{}",
+        text(&out)
+    );
+    let md = std::fs::read_to_string(report_dir.join("report.md")).unwrap();
+    assert!(
+        md.contains(&format!("Trained on the flex backend ({cpu}, ")),
+        "{md}"
+    );
     assert_eq!(card["seed"], 7);
     assert_eq!(card["dataset"]["verified"], true);
     assert_eq!(card["dataset"]["train_images"], 50_000);

@@ -174,6 +174,12 @@ fn a_run_on_wgpu_records_its_adapter_and_its_model_evaluates_on_flex() {
     assert!(out.status.success(), "{}", text(&out));
     let card = json(&work.path().join("models/on-gpu/model.json"));
     assert_eq!(card["backend"], "wgpu", "{card}");
+    assert!(
+        card["machine"]["cpu"]
+            .as_str()
+            .is_some_and(|c| !c.is_empty()),
+        "the GPU's host is recorded too: {card}"
+    );
     let adapter = &card["adapter"];
     assert!(
         adapter["name"].as_str().is_some_and(|n| !n.is_empty()),
