@@ -10,7 +10,8 @@ pub struct Machine {
     /// The CPU's model name as the operating system reports it, or the architecture where it
     /// does not say.
     pub cpu: String,
-    /// The hardware threads the CPU backends may use.
+    /// The threads available to this process (std's `available_parallelism`: CPU affinity
+    /// and cgroup quotas included; `RAYON_NUM_THREADS`, which the CPU kernels obey, is not).
     pub logical_cores: usize,
     /// The vector instruction sets found at run time among those the CPU kernels choose
     /// between.

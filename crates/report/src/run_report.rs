@@ -137,18 +137,16 @@ impl SavedRun {
     /// computer finished it: the earlier processes may have run on another one.
     pub fn trained_on(&self) -> Option<String> {
         let gpu = self.model_card["adapter"]["name"].as_str();
-        let machine = self.machine().map(|m| {
-            let finished = if self.model_card["resumed"].as_bool() == Some(true) {
-                "finished on "
-            } else {
-                ""
-            };
-            format!("{finished}{}", m.describe())
-        });
-        match (gpu, machine) {
-            (Some(gpu), Some(machine)) => Some(format!("{gpu}; host: {machine}")),
-            (Some(gpu), None) => Some(gpu.to_string()),
-            (None, machine) => machine,
+        let place = match (gpu, self.machine()) {
+            (Some(gpu), Some(machine)) => format!("{gpu}; host: {}", machine.describe()),
+            (Some(gpu), None) => gpu.to_string(),
+            (None, Some(machine)) => machine.describe(),
+            (None, None) => return None,
+        };
+        if self.model_card["resumed"].as_bool() == Some(true) {
+            Some(format!("finished on {place}"))
+        } else {
+            Some(place)
         }
     }
 
@@ -560,9 +558,16 @@ mod tests {
             "{}",
             run.headline()
         );
-        run.model_card["resumed"] = false.into();
         run.metrics.backend = "wgpu".into();
         run.model_card["adapter"] = serde_json::json!({"name": "NVIDIA H200"});
+        assert!(
+            run.headline().contains(
+                "wgpu backend (finished on NVIDIA H200; host: AMD EPYC, 2 logical cores, AVX2 + FMA)"
+            ),
+            "{}",
+            run.headline()
+        );
+        run.model_card["resumed"] = false.into();
         assert!(
             run.headline().contains(
                 "wgpu backend (NVIDIA H200; host: AMD EPYC, 2 logical cores, AVX2 + FMA)"

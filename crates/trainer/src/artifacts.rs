@@ -168,8 +168,8 @@ pub struct ModelCard {
     /// The GPU adapter of a wgpu run (absent on the CPU backends and in older cards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adapter: Option<GpuAdapter>,
-    /// The computer that trained (a resumed run: that finished) the model; absent in cards
-    /// written before it was recorded.
+    /// The computer that trained the model (for a resumed run, the one that finished it);
+    /// absent in cards written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<Machine>,
     pub seed: u64,

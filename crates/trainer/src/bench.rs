@@ -69,8 +69,7 @@ pub struct BenchRow {
     /// The GPU adapter on wgpu, as wgpu names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adapter: Option<String>,
-    /// The computer (`Machine::describe`): the same model runs ~3x faster on one 2-core
-    /// machine than on another, so a saved row means little without it.
+    /// The computer, as `Machine::describe` words it (see `Machine` for why).
     pub machine: String,
     pub batch: usize,
     pub parameters: usize,

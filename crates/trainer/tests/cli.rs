@@ -356,6 +356,12 @@ fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
     assert!(out.status.success(), "{}", text(&out));
     let card = json(&work.path().join("models/res/model.json"));
     assert_eq!(card["resumed"], true);
+    let finished_on = format!(
+        "(finished on {}, ",
+        card["machine"]["cpu"].as_str().unwrap()
+    );
+    let md = std::fs::read_to_string(work.path().join("reports/res/report.md")).unwrap();
+    assert!(md.contains(&finished_on), "{finished_on} in {md}");
     assert_eq!(card["budget"], "25s", "a resumed run keeps its own budget");
     assert_eq!(
         card["training"]["augmentation"]["random_erasing"], 0.25,
