@@ -128,7 +128,7 @@ impl SavedRun {
     }
 
     /// The computer the run trained on; `None` for runs saved before the trainer recorded it.
-    pub fn machine(&self) -> Option<Machine> {
+    fn machine(&self) -> Option<Machine> {
         serde_json::from_value(self.model_card.get("machine")?.clone()).ok()
     }
 

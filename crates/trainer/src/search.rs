@@ -294,8 +294,8 @@ impl SearchPlan {
         self
     }
 
-    /// What to keep out of the search's clock instead when the finals keep a winner at the
-    /// base width; never more than [`SearchPlan::reserve`] kept.
+    /// What to keep out of the search's clock instead when no finalist costs more than the
+    /// base model; never more than [`SearchPlan::reserve`] kept.
     pub fn reserve_at_base_width(mut self, seconds: f64) -> Self {
         self.base_width_reserved_seconds = Some(seconds.clamp(0.0, self.reserved_seconds));
         self
@@ -306,7 +306,7 @@ impl SearchPlan {
         self.budget_seconds - self.reserved_seconds
     }
 
-    /// The search clock's budget for finals that keep a winner at the base width.
+    /// The search clock's budget for finals that cost no more than the base model.
     fn base_width_clock_seconds(&self) -> f64 {
         self.budget_seconds
             - self
@@ -484,7 +484,8 @@ fn choose_finals<T: StageTrainer>(
     // The reserve planned the evaluation of as many finalists at the wider width; finals
     // that cost no more than the base model (all of them: the ensemble averages them) and
     // are no more numerous need less of it, and train with the difference.
-    let returned = plan.base_width_clock_seconds() - plan.clock_seconds();
+    let base_width_clock = plan.base_width_clock_seconds();
+    let returned = base_width_clock - plan.clock_seconds();
     let mut clock_seconds = None;
     if plan.widen_finals && returned > 0.0 {
         let (more_epochs, more_count) = finals_in(left + returned);
@@ -494,10 +495,9 @@ fn choose_finals<T: StageTrainer>(
             .take(more_count)
             .all(|c| Some(c.model.forward_macs()) <= base_cost);
         if cheap && more_count <= plan.finalists {
-            let clock = plan.base_width_clock_seconds();
             (epochs, count) = (more_epochs, more_count);
-            left = (clock - trainer.clock()).max(0.0);
-            clock_seconds = Some(clock);
+            left = (base_width_clock - trainer.clock()).max(0.0);
+            clock_seconds = Some(base_width_clock);
             words.push_str(&format!(
                 "; their evaluation needs {} less than the wider model's, given to their training",
                 format_duration(Duration::from_secs_f64(returned))
