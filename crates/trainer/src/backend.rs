@@ -114,20 +114,21 @@ fn cpu_model_name(cpuinfo: &str) -> Option<String> {
 
 #[cfg(target_arch = "x86_64")]
 fn vector_extensions() -> Vec<String> {
-    [
+    names_found([
         ("AVX-512F", std::arch::is_x86_feature_detected!("avx512f")),
         ("AVX2", std::arch::is_x86_feature_detected!("avx2")),
         ("FMA", std::arch::is_x86_feature_detected!("fma")),
-    ]
-    .into_iter()
-    .filter(|(_, found)| *found)
-    .map(|(name, _)| name.to_string())
-    .collect()
+    ])
 }
 
 #[cfg(target_arch = "aarch64")]
 fn vector_extensions() -> Vec<String> {
-    [("NEON", std::arch::is_aarch64_feature_detected!("neon"))]
+    names_found([("NEON", std::arch::is_aarch64_feature_detected!("neon"))])
+}
+
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+fn names_found<const N: usize>(candidates: [(&str, bool); N]) -> Vec<String> {
+    candidates
         .into_iter()
         .filter(|(_, found)| *found)
         .map(|(name, _)| name.to_string())
@@ -159,22 +160,12 @@ impl Compute {
             BackendChoice::Ndarray => Ok(Compute::cpu(Backend::Ndarray, "asked for")),
             BackendChoice::Wgpu => {
                 let (device, adapter) = open_wgpu()?;
-                Ok(Compute {
-                    backend: Backend::Wgpu,
-                    device,
-                    adapter: Some(adapter),
-                    machine: detect_machine(),
-                    reason: "asked for".into(),
-                })
+                Ok(Compute::gpu(device, adapter, "asked for"))
             }
             BackendChoice::Auto => Ok(match open_wgpu() {
-                Ok((device, adapter)) if !adapter.is_software() => Compute {
-                    backend: Backend::Wgpu,
-                    device,
-                    adapter: Some(adapter),
-                    machine: detect_machine(),
-                    reason: "auto: a hardware GPU adapter was found".into(),
-                },
+                Ok((device, adapter)) if !adapter.is_software() => {
+                    Compute::gpu(device, adapter, "auto: a hardware GPU adapter was found")
+                }
                 Ok((_, adapter)) => Compute::cpu(
                     Backend::Flex,
                     &format!(
@@ -190,6 +181,16 @@ impl Compute {
                     Compute::cpu(Backend::Flex, "auto: no GPU adapter found")
                 }
             }),
+        }
+    }
+
+    fn gpu(device: Device, adapter: GpuAdapter, reason: &str) -> Compute {
+        Compute {
+            backend: Backend::Wgpu,
+            device,
+            adapter: Some(adapter),
+            machine: detect_machine(),
+            reason: reason.into(),
         }
     }
 
