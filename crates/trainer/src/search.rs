@@ -37,6 +37,17 @@ pub const ETA: usize = 3;
 /// The first rung's trials get at least this many epochs' worth of time (of the default
 /// model; wider candidates see fewer images in the same time, which is the point).
 pub const MIN_RUNG_EPOCHS: f64 = 0.5;
+/// A network shape (width, convolutions per later stage) is sampled only when a first-rung
+/// trial buys it at least this many of its own epochs, estimated from its multiply-adds
+/// against the base model's (on the AMD machine without AVX-512, 1.72x the arithmetic took
+/// 1.77x the time, 2.25x took 2.3x, 3.99x took 4.6x). Why: in the 24-hour search's first
+/// rung on 2 cores (2026-12-01, 64 s trials) none of the 41 trials that saw 0.2 epochs or less
+/// (twice as wide, or 1.5x with three convolutions per later stage) was promoted, against
+/// 27 of the 40 that saw 0.29 or more: they were half the rung's trials, spent on
+/// shapes that could not win it. Wider models still get their chance where it is fair: the
+/// finals train a base-width winner wider when the time left buys it (`choose_finals`), and
+/// a faster machine or a longer first rung admits them to the search itself.
+pub const MIN_FIRST_TRIAL_EPOCHS: f64 = 0.25;
 /// `--search auto` searches when the budget buys at least this many epochs of the default
 /// model on this machine. Measured on 2 CPU cores: an hour (~68 epochs) searching reached
 /// 93.70% on TEST against 94.07% for the default model trained the whole hour (both 94.5%
@@ -71,22 +82,26 @@ pub struct Candidate {
     pub training: TrainConfig,
 }
 
+/// A network's shape: `16-64-128 x1-2-2` (channels, then convolutions, of each stage).
+pub fn describe_shape(model: &CnnConfig) -> String {
+    let join = |f: &dyn Fn(&StageConfig) -> usize| {
+        model
+            .stages
+            .iter()
+            .map(|s| f(s).to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    };
+    format!("{} x{}", join(&|s| s.channels), join(&|s| s.convs))
+}
+
 impl Candidate {
     /// `16-64-128 x1-2-2 plain, dropout 0.1, lr 0.1, wd 5e-4, crop 2, erase 0, smooth 0`.
     pub fn describe(&self) -> String {
-        let join = |f: &dyn Fn(&StageConfig) -> usize| {
-            self.model
-                .stages
-                .iter()
-                .map(|s| f(s).to_string())
-                .collect::<Vec<_>>()
-                .join("-")
-        };
         let t = &self.training;
         format!(
-            "{} x{} {}, dropout {}, lr {}, wd {:e}, crop {}, erase {}, smooth {}",
-            join(&|s| s.channels),
-            join(&|s| s.convs),
+            "{} {}, dropout {}, lr {}, wd {:e}, crop {}, erase {}, smooth {}",
+            describe_shape(&self.model),
             if self.model.residual {
                 "residual"
             } else {
@@ -111,11 +126,35 @@ const CROP_PADDINGS: [usize; 3] = [1, 2, 3];
 const RANDOM_ERASING: [f32; 3] = [0.0, 0.25, 0.5];
 const LABEL_SMOOTHING: [f32; 2] = [0.0, 0.1];
 
+/// Every network shape of the search space: the base model's widened by each of [`WIDTHS`],
+/// with each of [`LATER_STAGE_CONVS`] convolutions in the stages after the first.
+pub fn search_shapes(base_model: &CnnConfig) -> Vec<CnnConfig> {
+    WIDTHS
+        .iter()
+        .flat_map(|&width| {
+            LATER_STAGE_CONVS.iter().map(move |&convs| {
+                let mut model = base_model.widened(width);
+                for stage in model.stages.iter_mut().skip(1) {
+                    stage.convs = convs;
+                }
+                model
+            })
+        })
+        .collect()
+}
+
+/// How many times the base model's time an epoch of `model` takes, by their arithmetic.
+fn relative_cost(base_model: &CnnConfig, model: &CnnConfig) -> f64 {
+    model.forward_macs() as f64 / base_model.forward_macs().max(1) as f64
+}
+
 /// `count` distinct candidates: the base (the default model and recipe, or the user's) first,
-/// so the search always weighs the single-model plan too, then random draws from the space.
+/// so the search always weighs the single-model plan too, then random draws from the space,
+/// their networks drawn from `shapes` (see [`search_shapes`]).
 pub fn sample_candidates(
     base_model: &CnnConfig,
     base_training: &TrainConfig,
+    shapes: &[CnnConfig],
     count: usize,
     seed: u64,
 ) -> Vec<Candidate> {
@@ -129,12 +168,10 @@ pub fn sample_candidates(
     while out.len() < count && attempts < 10_000 {
         attempts += 1;
         let pick = |rng: &mut rand_chacha::ChaCha8Rng, n: usize| rng.random_range(0..n);
-        let width = WIDTHS[pick(&mut rng, WIDTHS.len())];
-        let mut model = base_model.widened(width);
-        let later_convs = LATER_STAGE_CONVS[pick(&mut rng, LATER_STAGE_CONVS.len())];
-        for stage in model.stages.iter_mut().skip(1) {
-            stage.convs = later_convs;
-        }
+        let Some(shape) = shapes.choose(&mut rng) else {
+            break;
+        };
+        let mut model = shape.clone();
         model.residual = rng.random_bool(0.5);
         model.dropout = *DROPOUTS.choose(&mut rng).unwrap_or(&0.1);
         let mut training = base_training.clone();
@@ -201,6 +238,10 @@ pub struct SearchPlan {
     /// `None`: the same reserve (finals that cannot widen; runs saved before this existed).
     #[serde(default)]
     pub base_width_reserved_seconds: Option<f64>,
+    /// Shapes of the space the first rung is too short for ([`MIN_FIRST_TRIAL_EPOCHS`]), as
+    /// [`describe_shape`] writes them; none in runs saved before shapes were left out.
+    #[serde(default)]
+    pub left_out_shapes: Vec<String>,
 }
 
 impl SearchPlan {
@@ -224,6 +265,21 @@ impl SearchPlan {
         // A single rung still compares a few candidates.
         let first_trials = ETA.pow(rung_count as u32 - 1).max(ETA);
         let first_seconds = search / (first_trials as f64 * rung_count as f64);
+        let own_epochs = |model: &CnnConfig| {
+            first_seconds / (default_epoch_seconds.max(1e-9) * relative_cost(base_model, model))
+        };
+        let (mut shapes, left_out): (Vec<CnnConfig>, Vec<CnnConfig>) = search_shapes(base_model)
+            .into_iter()
+            .partition(|shape| own_epochs(shape) >= MIN_FIRST_TRIAL_EPOCHS);
+        if shapes.is_empty() {
+            // A first rung too short for any shape still compares recipes on the cheapest.
+            shapes.extend(left_out.iter().min_by_key(|s| s.forward_macs()).cloned());
+        }
+        let left_out_shapes = left_out
+            .iter()
+            .filter(|s| !shapes.contains(s))
+            .map(describe_shape)
+            .collect();
         let rungs = (0..rung_count)
             .map(|i| Rung {
                 trials: (first_trials / ETA.pow(i as u32)).max(1),
@@ -240,11 +296,12 @@ impl SearchPlan {
             rungs,
             finalists,
             final_seconds_each: final_seconds / finalists as f64,
-            candidates: sample_candidates(base_model, base_training, first_trials, seed),
+            candidates: sample_candidates(base_model, base_training, &shapes, first_trials, seed),
             widen_finals: true,
             smooth_widened_finals: true,
             reserved_seconds: 0.0,
             base_width_reserved_seconds: None,
+            left_out_shapes,
         }
     }
 
@@ -277,6 +334,7 @@ impl SearchPlan {
             smooth_widened_finals: false,
             reserved_seconds: 0.0,
             base_width_reserved_seconds: None,
+            left_out_shapes: Vec::new(),
         }
     }
 
@@ -369,6 +427,12 @@ impl SearchPlan {
                 if r.trials == 1 { "" } else { "s" },
                 format_duration(Duration::from_secs_f64(r.seconds_each)),
                 epochs(r.seconds_each)
+            ));
+        }
+        if !self.left_out_shapes.is_empty() {
+            lines.push(format!(
+                "  left out of the search: {} (a first-rung trial would give them under {MIN_FIRST_TRIAL_EPOCHS} of their own epochs; the finals may still widen the winner)",
+                self.left_out_shapes.join(", ")
             ));
         }
         lines.extend(reserve);
@@ -1095,7 +1159,8 @@ mod tests {
     #[test]
     fn candidates_are_distinct_start_with_the_base_and_depend_on_the_seed() {
         let (m, t) = base();
-        let a = sample_candidates(&m, &t, 27, 7);
+        let shapes = search_shapes(&m);
+        let a = sample_candidates(&m, &t, &shapes, 27, 7);
         assert_eq!(a.len(), 27);
         assert_eq!((&a[0].model, &a[0].training), (&m, &t));
         for (i, c) in a.iter().enumerate() {
@@ -1105,13 +1170,57 @@ mod tests {
                 assert!(c.model != d.model || c.training != d.training);
             }
         }
-        assert_eq!(a, sample_candidates(&m, &t, 27, 7));
-        assert_ne!(a, sample_candidates(&m, &t, 27, 8));
+        assert_eq!(a, sample_candidates(&m, &t, &shapes, 27, 7));
+        assert_ne!(a, sample_candidates(&m, &t, &shapes, 27, 8));
         assert!(a.iter().any(|c| c.model.residual));
         assert!(
             a.iter()
                 .any(|c| c.training.augmentation.random_erasing > 0.0)
         );
+    }
+
+    #[test]
+    fn shapes_a_first_rung_trial_is_too_short_for_are_left_out() {
+        let (m, t) = base();
+        let shape_of = |c: &Candidate| describe_shape(&c.model);
+        // 24 hours at the AMD machine's 77 s per default-model epoch: 81 trials of 64 s.
+        let amd = SearchPlan::new(86_400.0, 77.0, &m, &t, 1);
+        let first = amd.rungs[0].seconds_each;
+        for c in &amd.candidates {
+            let own_epochs = first / (77.0 * relative_cost(&m, &c.model));
+            assert!(own_epochs >= MIN_FIRST_TRIAL_EPOCHS, "{}", c.describe());
+        }
+        let shapes: Vec<String> = amd.candidates.iter().map(shape_of).collect();
+        for kept in ["16-64-128 x1-2-2", "16-64-128 x1-3-3", "24-96-192 x1-2-2"] {
+            assert!(shapes.iter().any(|s| s == kept), "{kept} never drawn");
+        }
+        assert_eq!(
+            amd.left_out_shapes,
+            ["24-96-192 x1-3-3", "32-128-256 x1-2-2", "32-128-256 x1-3-3"]
+        );
+        assert!(
+            amd.describe()
+                .iter()
+                .any(|l| l.contains("left out of the search: 24-96-192 x1-3-3"))
+        );
+        // A machine 20x faster affords every shape, the widest included.
+        let fast = SearchPlan::new(86_400.0, 77.0 / 20.0, &m, &t, 1);
+        assert!(fast.left_out_shapes.is_empty());
+        assert!(
+            fast.candidates
+                .iter()
+                .any(|c| shape_of(c) == "32-128-256 x1-3-3")
+        );
+        assert!(!fast.describe().iter().any(|l| l.contains("left out")));
+        // A first rung too short for any shape still compares recipes on the cheapest one.
+        let tiny = SearchPlan::new(60.0, 52.0, &m, &t, 1);
+        assert!(tiny.candidates.len() > 1);
+        assert!(
+            tiny.candidates
+                .iter()
+                .all(|c| shape_of(c) == "16-64-128 x1-2-2")
+        );
+        assert_eq!(tiny.left_out_shapes.len(), search_shapes(&m).len() - 1);
     }
 
     /// A trainer whose validation accuracy is a fixed function of the candidate and time:
@@ -1581,7 +1690,7 @@ mod tests {
             name: name.into(),
             kind: StageKind::Final,
             rung: 2,
-            candidate: sample_candidates(&base().0, &base().1, 1, 1).remove(0),
+            candidate: sample_candidates(&base().0, &base().1, &[], 1, 1).remove(0),
             seed: 1,
             budget_seconds: 1.0,
             seconds_used: 1.0,
