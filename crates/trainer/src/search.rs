@@ -268,18 +268,17 @@ impl SearchPlan {
         let own_epochs = |model: &CnnConfig| {
             first_seconds / (default_epoch_seconds.max(1e-9) * relative_cost(base_model, model))
         };
-        let (mut shapes, left_out): (Vec<CnnConfig>, Vec<CnnConfig>) = search_shapes(base_model)
-            .into_iter()
-            .partition(|shape| own_epochs(shape) >= MIN_FIRST_TRIAL_EPOCHS);
-        if shapes.is_empty() {
-            // A first rung too short for any shape still compares recipes on the cheapest.
-            shapes.extend(left_out.iter().min_by_key(|s| s.forward_macs()).cloned());
+        let (mut shapes, mut left_out): (Vec<CnnConfig>, Vec<CnnConfig>) =
+            search_shapes(base_model)
+                .into_iter()
+                .partition(|shape| own_epochs(shape) >= MIN_FIRST_TRIAL_EPOCHS);
+        // A first rung too short for any shape still compares recipes on the cheapest.
+        if shapes.is_empty()
+            && let Some(cheapest) = (0..left_out.len()).min_by_key(|&i| left_out[i].forward_macs())
+        {
+            shapes.push(left_out.remove(cheapest));
         }
-        let left_out_shapes = left_out
-            .iter()
-            .filter(|s| !shapes.contains(s))
-            .map(describe_shape)
-            .collect();
+        let left_out_shapes = left_out.iter().map(describe_shape).collect();
         let rungs = (0..rung_count)
             .map(|i| Rung {
                 trials: (first_trials / ETA.pow(i as u32)).max(1),
