@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Lists the files a search run needs to resume on another machine, for `git add -f`.
+
+A long search runs in parts, one machine each, and only what is committed survives a machine.
+Committing every trial's weights would add ~100 MB per rung, so this keeps what `--resume`
+reads and what the ensemble can still draw on:
+
+- the run's spec and plan (`checkpoint/run.json`) and progress (`checkpoint/search.json`);
+- every stage's `stage.json` (its fixed budget and seed);
+- the weights of the trials the ensemble pool can still pick: the pool is at most the best
+  eight of the two highest rungs (`ensemble_pool` in crates/trainer/src/search.rs), so the best
+  eight of every rung are kept;
+- every final's weights, and the whole folder of a stage stopped midway (its checkpoint).
+
+Usage: python3 benches/search_part_files.py models/NAME  ->  one path per line.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+POOL_SIZE = 8
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__.strip().splitlines()[-1], file=sys.stderr)
+        return 2
+    run = Path(sys.argv[1])
+    checkpoint = run / "checkpoint"
+    progress_path = checkpoint / "search.json"
+    if not progress_path.is_file():
+        print(f"{progress_path} not found: is {run} a search run?", file=sys.stderr)
+        return 1
+    records = json.loads(progress_path.read_text())["records"]
+    finished = {r["name"] for r in records}
+
+    keep = [checkpoint / "run.json", progress_path]
+    by_rung: dict[int, list[dict]] = {}
+    for r in records:
+        if r["kind"] == "final":
+            keep.append(checkpoint / "stages" / r["name"] / "weights.bpk")
+        else:
+            by_rung.setdefault(r["rung"], []).append(r)
+    for trials in by_rung.values():
+        trials.sort(key=lambda r: (-r["validation_accuracy"], r["validation_loss"]))
+        keep += [checkpoint / "stages" / r["name"] / "weights.bpk" for r in trials[:POOL_SIZE]]
+
+    stages = checkpoint / "stages"
+    for stage in sorted(stages.iterdir()) if stages.is_dir() else []:
+        keep.append(stage / "stage.json")
+        if stage.name not in finished:
+            keep += [f for f in sorted(stage.iterdir()) if f.name != "stage.json"]
+
+    missing = [p for p in keep if not p.is_file()]
+    if missing:
+        print("missing: " + ", ".join(map(str, missing)), file=sys.stderr)
+        return 1
+    print("\n".join(str(p) for p in keep))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
