@@ -12,7 +12,11 @@ reads and what the ensemble can still draw on:
   eight of every rung are kept;
 - every final's weights, and the whole folder of a stage stopped midway (its checkpoint).
 
-Usage: python3 benches/search_part_files.py models/NAME  ->  one path per line.
+A file that should be there and is not fails the listing, unless `--allow-missing` names
+what a lost machine took (search-24h-2 lost rung 2's weights that way): it is then reported on
+stderr and left out.
+
+Usage: python3 benches/search_part_files.py [--allow-missing] models/NAME  ->  one path per line.
 """
 
 import json
@@ -23,10 +27,13 @@ POOL_SIZE = 8
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
+    args = sys.argv[1:]
+    allow_missing = "--allow-missing" in args
+    args = [a for a in args if a != "--allow-missing"]
+    if len(args) != 1:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
-    run = Path(sys.argv[1])
+    run = Path(args[0])
     checkpoint = run / "checkpoint"
     progress_path = checkpoint / "search.json"
     if not progress_path.is_file():
@@ -55,8 +62,9 @@ def main() -> int:
     missing = [p for p in keep if not p.is_file()]
     if missing:
         print("missing: " + ", ".join(map(str, missing)), file=sys.stderr)
-        return 1
-    print("\n".join(str(p) for p in keep))
+        if not allow_missing:
+            return 1
+    print("\n".join(str(p) for p in keep if p.is_file()))
     return 0
 
 
