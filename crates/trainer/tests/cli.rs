@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// Training runs take one at a time: on 2 cores two of them would only slow each other
-/// down, and each checks its own timing.
+/// Training runs take one at a time, and so do the other tests that keep the CPU busy (the
+/// report's charts, Chromium): on 2 cores two of them would only slow each other down, and a
+/// training run checks its own timing. (CI once failed the budget test while the Chromium
+/// test ran beside it: 9 s of a 20 s run trained.)
 static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_training_at_a_time() -> std::sync::MutexGuard<'static, ()> {
@@ -179,9 +181,16 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
         "training {trained}s, whole run {total}s, wall {wall}s"
     );
     eprintln!("e2e: training {trained:.1}s, whole run {total:.1}s, wall {wall:.1}s");
-    // What is left after loading the data and keeping the evaluation's share trains.
+    // The run spends its budget: training stops when what is left is what the evaluation and
+    // the report were timed to need, not before.
     assert!(
-        trained >= budget * 0.5,
+        total >= budget * 0.75,
+        "the run ended after {total}s of a {budget}s budget"
+    );
+    // Loading, the evaluation's share and the report are fixed costs that a slower machine
+    // makes longer (over 8 s of the 20 on one CI machine); training takes the rest.
+    assert!(
+        trained >= budget * 0.3,
         "training stopped early at {trained}s"
     );
     assert_eq!(card["stop_reason"], "budget_reached");
@@ -504,6 +513,7 @@ fn remove_generated(dir: &Path) {
 
 #[test]
 fn report_subcommand_rebuilds_the_report_from_saved_files() {
+    let _serial = one_training_at_a_time();
     // The committed reference run stands in for any finished run.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
@@ -626,6 +636,7 @@ for (const page of pages) {
 #[test]
 fn report_pages_open_in_headless_chromium_without_broken_images_or_links() {
     let Some(browser) = chromium() else { return };
+    let _serial = one_training_at_a_time();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
     for (kind, run) in [("models", "reference-1h"), ("reports", "reference-1h")] {
