@@ -59,12 +59,13 @@ def main() -> int:
         if stage.name not in finished:
             keep += [f for f in sorted(stage.iterdir()) if f.name != "stage.json"]
 
-    missing = [p for p in keep if not p.is_file()]
+    present = [p for p in keep if p.is_file()]
+    missing = [p for p in keep if p not in present]
     if missing:
         print("missing: " + ", ".join(map(str, missing)), file=sys.stderr)
         if not allow_missing:
             return 1
-    print("\n".join(str(p) for p in keep if p.is_file()))
+    print("\n".join(str(p) for p in present))
     return 0
 
 

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 /// report's charts, Chromium): on 2 cores two of them would only slow each other down, and a
 /// training run checks its own timing. (CI once failed the budget test while the Chromium
 /// test ran beside it: 9 s of a 20 s run trained.)
-static TRAINING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+static HEAVY_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn one_training_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    TRAINING
+fn one_heavy_test_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    HEAVY_TESTS
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
@@ -123,7 +123,7 @@ fn assert_complete_report(reports: &Path, run: &str) {
 #[test]
 fn trains_on_the_real_data_within_budget_and_writes_every_output() {
     let Some(data) = real_dataset() else { return };
-    let _serial = one_training_at_a_time();
+    let _serial = one_heavy_test_at_a_time();
     let work = tempfile::tempdir().unwrap();
     let budget = 20.0;
     let started = std::time::Instant::now();
@@ -321,7 +321,7 @@ fn trains_on_the_real_data_within_budget_and_writes_every_output() {
 
 #[test]
 fn interrupted_run_saves_its_model_and_resumes_with_the_budget_left() {
-    let _serial = one_training_at_a_time();
+    let _serial = one_heavy_test_at_a_time();
     let work = tempfile::tempdir().unwrap();
     let mut first = synthetic_trainer(work.path());
     first.args(["--budget", "25s", "--run-name", "res"]);
@@ -513,7 +513,7 @@ fn remove_generated(dir: &Path) {
 
 #[test]
 fn report_subcommand_rebuilds_the_report_from_saved_files() {
-    let _serial = one_training_at_a_time();
+    let _serial = one_heavy_test_at_a_time();
     // The committed reference run stands in for any finished run.
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
@@ -636,7 +636,7 @@ for (const page of pages) {
 #[test]
 fn report_pages_open_in_headless_chromium_without_broken_images_or_links() {
     let Some(browser) = chromium() else { return };
-    let _serial = one_training_at_a_time();
+    let _serial = one_heavy_test_at_a_time();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let work = tempfile::tempdir().unwrap();
     for (kind, run) in [("models", "reference-1h"), ("reports", "reference-1h")] {
@@ -705,7 +705,7 @@ fn report_pages_open_in_headless_chromium_without_broken_images_or_links() {
 
 #[test]
 fn a_search_records_its_trials_and_resumes_without_redoing_them() {
-    let _serial = one_training_at_a_time();
+    let _serial = one_heavy_test_at_a_time();
     let work = tempfile::tempdir().unwrap();
     let data = work.path().join("synthetic");
     let budget = 40.0;
