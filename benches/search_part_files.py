@@ -16,7 +16,11 @@ A file that should be there and is not fails the listing, unless `--allow-missin
 what a lost machine took (search-24h-2 lost rung 2's weights that way): it is then reported on
 stderr and left out.
 
-Usage: python3 benches/search_part_files.py [--allow-missing] models/NAME  ->  one path per line.
+`--unfinished` lists instead the folders of the stages stopped midway (no record in
+`search.json`), for a part that ends between rungs and drops the next rung's barely started
+stage (benches/search_part_stop.sh).
+
+Usage: python3 benches/search_part_files.py [--allow-missing | --unfinished] models/NAME  ->  one path per line.
 """
 
 import json
@@ -29,7 +33,8 @@ POOL_SIZE = 8
 def main() -> int:
     args = sys.argv[1:]
     allow_missing = "--allow-missing" in args
-    args = [a for a in args if a != "--allow-missing"]
+    unfinished_only = "--unfinished" in args
+    args = [a for a in args if a not in ("--allow-missing", "--unfinished")]
     if len(args) != 1:
         print(__doc__.strip().splitlines()[-1], file=sys.stderr)
         return 2
@@ -41,6 +46,13 @@ def main() -> int:
         return 1
     records = json.loads(progress_path.read_text())["records"]
     finished = {r["name"] for r in records}
+    stages = checkpoint / "stages"
+    all_stages = sorted(stages.iterdir()) if stages.is_dir() else []
+    unfinished = [s for s in all_stages if s.name not in finished]
+    if unfinished_only:
+        for stage in unfinished:
+            print(stage)
+        return 0
 
     keep = [checkpoint / "run.json", progress_path]
     by_rung: dict[int, list[dict]] = {}
@@ -53,11 +65,9 @@ def main() -> int:
         trials.sort(key=lambda r: (-r["validation_accuracy"], r["validation_loss"]))
         keep += [checkpoint / "stages" / r["name"] / "weights.bpk" for r in trials[:POOL_SIZE]]
 
-    stages = checkpoint / "stages"
-    for stage in sorted(stages.iterdir()) if stages.is_dir() else []:
-        keep.append(stage / "stage.json")
-        if stage.name not in finished:
-            keep += [f for f in sorted(stage.iterdir()) if f.name != "stage.json"]
+    keep += [stage / "stage.json" for stage in all_stages]
+    for stage in unfinished:
+        keep += [f for f in sorted(stage.iterdir()) if f.name != "stage.json"]
 
     present = [p for p in keep if p.is_file()]
     missing = [p for p in keep if p not in present]

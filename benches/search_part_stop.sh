@@ -31,7 +31,7 @@ run=models/$name
 }
 case $mode in
 --after-line) ;;
---at) date -u -d "$target" >/dev/null 2>&1 || {
+--at) deadline=$(date -u -d "$target" +%s 2>/dev/null) || {
     echo "--at wants a UTC time such as 07:30, got '$target'" >&2
     exit 2
 } ;;
@@ -42,7 +42,7 @@ stop_now() {
     if [ "$mode" = --after-line ]; then
         grep -qF -- "$target" "$log" 2>/dev/null
     else
-        [ "$(date -u +%s)" -ge "$(date -u -d "$target" +%s)" ]
+        [ "$(date -u +%s)" -ge "$deadline" ]
     fi
 }
 
@@ -64,17 +64,10 @@ while kill -0 "$pids" 2>/dev/null; do sleep 2; done
 echo "$(date -u +%T) the trainer exited"
 
 if [ "$mode" = --after-line ]; then
-    # The stage the Ctrl-C cut short: a folder under stages/ with no record in search.json.
-    python3 - "$run/checkpoint" <<'EOF'
-import json, shutil, sys
-from pathlib import Path
-checkpoint = Path(sys.argv[1])
-finished = {r["name"] for r in json.loads((checkpoint / "search.json").read_text())["records"]}
-for stage in sorted((checkpoint / "stages").iterdir()):
-    if stage.is_dir() and stage.name not in finished:
-        shutil.rmtree(stage)
-        print(f"deleted {stage}: it starts again whole in the next part")
-EOF
+    python3 benches/search_part_files.py --unfinished "$run" | while read -r stage; do
+        rm -rf -- "$stage"
+        echo "deleted $stage: it starts again whole in the next part"
+    done
 fi
 git checkout -- reports/
 python3 benches/search_part_files.py --allow-missing "$run" | xargs git add -f
