@@ -9,8 +9,8 @@
 #       on seconds, so a rung runs whole on one machine: the next stage, barely started when
 #       the Ctrl-C lands, has its folder deleted and runs whole in the next part.
 #   benches/search_part_stop.sh NAME LOG --at HH:MM
-#       Ctrl-C at that UTC time, for the finals, which checkpoint after every validation
-#       pass: the stage stopped midway keeps its folder and the next part continues it.
+#       Ctrl-C at that UTC time, for the finals: the Ctrl-C makes the final validate and
+#       checkpoint at the step it meets; it keeps its folder and the next part continues it.
 #
 # The Ctrl-C goes to the trainer's own process (`pgrep -x trainer`): a wrapper such as
 # /usr/bin/time ignores SIGINT. The interrupted process writes an interim model and report
