@@ -71,5 +71,8 @@ if [ "$mode" = --after-line ]; then
 fi
 git checkout -- reports/
 python3 benches/search_part_files.py --allow-missing "$run" | xargs git add -f
+# A stage that finished in this part deleted its checkpoint files; commit the deletions too, or a
+# clean clone keeps stale copies beside the finished weights.
+git add -u -- "$run"
 git commit -q -m "$name: the part that ended $(date -u +'%F %H:%M') UTC, its resumable state (the write-up follows)"
 echo "$(date -u +%T) committed $(git rev-parse --short HEAD)"
