@@ -678,6 +678,11 @@ pub struct StageResult {
     pub validation: Predictions,
     pub history: Vec<EpochRecord>,
     pub stop_reason: StopReason,
+    /// The budget the stage trained under: the one it was given when it first started, which a
+    /// resumed stage keeps (the search would offer it what is left of the run instead).
+    pub budget_seconds: f64,
+    /// Seconds it had trained in earlier processes before this one resumed it (0 if fresh).
+    pub trained_before_seconds: f64,
 }
 
 /// Trains one stage; the job's implementation trains on the real data and keeps the models.
@@ -913,19 +918,21 @@ fn run_stage<T: StageTrainer>(
         seed,
         seconds,
     } = request;
-    let started_at = trainer.clock();
+    let resumed_at = trainer.clock();
     let result = trainer.train(&name, candidate, seed, seconds)?;
     let ended_at = trainer.clock();
     if result.stop_reason == StopReason::Interrupted {
         return Ok(None);
     }
+    // A stage spread over several processes is recorded whole, from its first start.
+    let started_at = resumed_at - result.trained_before_seconds;
     let record = TrialRecord {
         name: name.clone(),
         kind,
         rung,
         candidate: candidate.clone(),
         seed,
-        budget_seconds: seconds,
+        budget_seconds: result.budget_seconds,
         seconds_used: ended_at - started_at,
         started_at,
         ended_at,
@@ -1231,6 +1238,10 @@ mod tests {
         saved: Vec<TrialRecord>,
         finals: Option<FinalsChoice>,
         interrupt_at: Option<usize>,
+        /// The interrupted stage trains half its budget first, as a killed final does.
+        interrupt_halfway: bool,
+        /// A stage left half trained: its name, budget and seconds trained (its checkpoint).
+        unfinished: Option<(String, f64, f64)>,
         /// Seconds per epoch of the default model; others take longer by their arithmetic.
         epoch_seconds: f64,
     }
@@ -1244,6 +1255,8 @@ mod tests {
                 saved: Vec::new(),
                 finals: None,
                 interrupt_at: None,
+                interrupt_halfway: false,
+                unfinished: None,
                 epoch_seconds: 52.0,
             }
         }
@@ -1282,23 +1295,36 @@ mod tests {
             budget_seconds: f64,
         ) -> Result<StageResult, String> {
             if self.interrupt_at == Some(self.trained.len()) {
+                if self.interrupt_halfway {
+                    self.clock += budget_seconds / 2.0;
+                    self.unfinished =
+                        Some((name.to_string(), budget_seconds, budget_seconds / 2.0));
+                }
                 return Ok(StageResult {
                     epochs: 0.1,
                     validation: predictions(10, 0),
                     history: Vec::new(),
                     stop_reason: StopReason::Interrupted,
+                    budget_seconds,
+                    trained_before_seconds: 0.0,
                 });
             }
+            let (budget_seconds, trained_before_seconds) = match self.unfinished.take() {
+                Some((stage, budget, trained)) if stage == name => (budget, trained),
+                _ => (budget_seconds, 0.0),
+            };
             self.trained
                 .push((name.to_string(), candidate.id, budget_seconds));
             self.models.push(candidate.model.clone());
-            self.clock += budget_seconds;
+            self.clock += budget_seconds - trained_before_seconds;
             let correct = (50.0 + candidate.id as f64 + budget_seconds / 100.0).min(95.0) as usize;
             Ok(StageResult {
                 epochs: budget_seconds / 52.0,
                 validation: predictions(correct, 7 * self.trained.len()),
                 history: Vec::new(),
                 stop_reason: StopReason::BudgetReached,
+                budget_seconds,
+                trained_before_seconds,
             })
         }
         fn validation_of(&mut self, record: &TrialRecord) -> Result<Predictions, String> {
@@ -1681,6 +1707,43 @@ mod tests {
         fresh.epoch_seconds = 200.0;
         fresh.clock = first.clock;
         assert_ne!(choose_finals(&plan, &plan.candidates, &mut fresh), chosen);
+    }
+
+    #[test]
+    fn a_final_resumed_midway_is_recorded_whole() {
+        let (m, t) = base();
+        let plan = SearchPlan::new(3600.0, 20.0, &m, &t, 1);
+        let mut first = Fake::new();
+        first.epoch_seconds = 20.0;
+        first.interrupt_at = Some(plan.trial_count());
+        first.interrupt_halfway = true;
+        let out = run_search(&plan, 1, Vec::new(), None, &mut first).unwrap();
+        assert!(out.summary.interrupted);
+        let (stage, budget, trained) = first.unfinished.clone().expect("final-1 half trained");
+        assert_eq!(stage, "final-1");
+        let first_start = first.clock - trained;
+
+        let mut second = Fake::new();
+        second.epoch_seconds = 20.0;
+        second.clock = first.clock;
+        second.unfinished = first.unfinished.clone();
+        let resumed = run_search(
+            &plan,
+            1,
+            first.saved.clone(),
+            first.finals.clone(),
+            &mut second,
+        )
+        .unwrap();
+        let record = resumed
+            .records
+            .iter()
+            .find(|r| r.name == "final-1")
+            .expect("final-1 finished");
+        assert!((record.budget_seconds - budget).abs() < 1e-9, "{record:?}");
+        assert!((record.started_at - first_start).abs() < 1e-9, "{record:?}");
+        assert!((record.seconds_used - budget).abs() < 1e-9, "{record:?}");
+        assert!((record.ended_at - (first_start + budget)).abs() < 1e-9);
     }
 
     #[test]

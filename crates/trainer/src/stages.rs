@@ -127,6 +127,7 @@ impl StageTrainer for Stages<'_> {
                 (plan, None)
             }
         };
+        let trained_before_seconds = resume.as_ref().map_or(0.0, |r| r.state.elapsed_seconds);
         let mut sink = checkpoint;
         let outcome = Session {
             model_config: &candidate.model,
@@ -156,6 +157,8 @@ impl StageTrainer for Stages<'_> {
             validation: outcome.validation,
             history,
             stop_reason: outcome.stop_reason,
+            budget_seconds: plan.budget_seconds,
+            trained_before_seconds,
         })
     }
 
