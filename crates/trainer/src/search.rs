@@ -30,7 +30,9 @@ pub enum SearchMode {
     On,
 }
 
-/// Share of the budget the successive-halving rungs use; the rest trains the finalists.
+/// Share of the budget the successive-halving rungs use once the budget buys
+/// [`AUTO_MIN_EPOCHS`] epochs of the base model (less below, see [`search_seconds`]); the rest
+/// trains the finalists.
 pub const SEARCH_SHARE: f64 = 0.3;
 /// Successive halving keeps the best third of each rung and gives it three times the time.
 pub const ETA: usize = 3;
@@ -197,6 +199,23 @@ pub fn sample_candidates(
     out
 }
 
+/// Seconds of `budget_seconds` the rungs use: [`SEARCH_SHARE`] of it when it buys at least
+/// [`AUTO_MIN_EPOCHS`] epochs of the base model, a share shrinking in proportion to the epochs
+/// below that, and never less than one first rung ([`ETA`] trials of [`MIN_RUNG_EPOCHS`]) nor
+/// more than the full share. Why: what the rungs use, the finals lose, and the finals' epochs
+/// are worth most where they are few. Every hour of search on 2 cores with the full share
+/// (18 minutes of rungs, the finals 42) kept the default model at every rung and then trained
+/// it for less time than the plan without a search: 93.69-94.10% on TEST against 93.93-94.51%
+/// (README, "Scaling with the budget"); below the epochs where `--search auto` starts to
+/// search, a search that `--search on` forces is therefore kept in proportion.
+pub fn search_seconds(budget_seconds: f64, default_epoch_seconds: f64) -> f64 {
+    let full = budget_seconds * SEARCH_SHARE;
+    let epochs = budget_seconds / default_epoch_seconds.max(1e-9);
+    let scaled = full * (epochs / AUTO_MIN_EPOCHS).min(1.0);
+    let one_rung = ETA as f64 * MIN_RUNG_EPOCHS * default_epoch_seconds;
+    scaled.max(one_rung).min(full)
+}
+
 /// One rung of successive halving: how many trials, each with how much time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rung {
@@ -245,8 +264,9 @@ pub struct SearchPlan {
 }
 
 impl SearchPlan {
-    /// Successive halving over `SEARCH_SHARE` of the budget: as many rungs as fit while the
-    /// first rung's trials keep `MIN_RUNG_EPOCHS`; the rest of the budget for the finalists.
+    /// Successive halving over [`search_seconds`] of the budget: as many rungs as fit while
+    /// the first rung's trials keep `MIN_RUNG_EPOCHS`; the rest of the budget for the
+    /// finalists.
     pub fn new(
         budget_seconds: f64,
         default_epoch_seconds: f64,
@@ -254,7 +274,25 @@ impl SearchPlan {
         base_training: &TrainConfig,
         seed: u64,
     ) -> Self {
-        let search = budget_seconds * SEARCH_SHARE;
+        Self::with_rungs_seconds(
+            budget_seconds,
+            default_epoch_seconds,
+            search_seconds(budget_seconds, default_epoch_seconds),
+            base_model,
+            base_training,
+            seed,
+        )
+    }
+
+    /// [`SearchPlan::new`] with the rungs' seconds given.
+    fn with_rungs_seconds(
+        budget_seconds: f64,
+        default_epoch_seconds: f64,
+        search: f64,
+        base_model: &CnnConfig,
+        base_training: &TrainConfig,
+        seed: u64,
+    ) -> Self {
         let shortest = MIN_RUNG_EPOCHS * default_epoch_seconds;
         // R rungs cost R * ETA^(R-1) first-rung trials' worth of time.
         let cost = |r: usize| (r * ETA.pow(r as u32 - 1)) as f64;
@@ -340,11 +378,7 @@ impl SearchPlan {
     /// Keeps `seconds` of the budget out of the search's clock: the finalists share what
     /// the rungs and the reserve leave.
     pub fn reserve(mut self, seconds: f64) -> Self {
-        let rungs: f64 = self
-            .rungs
-            .iter()
-            .map(|r| r.trials as f64 * r.seconds_each)
-            .sum();
+        let rungs = self.rungs_seconds();
         self.reserved_seconds = seconds.max(0.0);
         self.final_seconds_each =
             (self.budget_seconds - rungs - self.reserved_seconds).max(0.0) / self.finalists as f64;
@@ -373,6 +407,14 @@ impl SearchPlan {
 
     pub fn trial_count(&self) -> usize {
         self.rungs.iter().map(|r| r.trials).sum()
+    }
+
+    /// Seconds the rungs take, all trials together.
+    pub fn rungs_seconds(&self) -> f64 {
+        self.rungs
+            .iter()
+            .map(|r| r.trials as f64 * r.seconds_each)
+            .sum()
     }
 
     /// The plan in a few lines, printed before training starts.
@@ -406,7 +448,7 @@ impl SearchPlan {
         let mut lines = vec![format!(
             "plan: search ({} trials by successive halving in {}, then {} trained for ~{}{} (settled after the rungs: one per {:.0} epochs of the winner, at the base width trained {}x wider when that still gets them), then an ensemble if it wins on validation); the default model takes {:.1}s per epoch here",
             self.trial_count(),
-            format_duration(Duration::from_secs_f64(self.budget_seconds * SEARCH_SHARE)),
+            format_duration(Duration::from_secs_f64(self.rungs_seconds())),
             if self.finalists == 1 {
                 "the best candidate".to_string()
             } else {
@@ -486,8 +528,8 @@ fn at_base_width(plan: &SearchPlan, candidate: &Candidate) -> bool {
 /// The finals, by the rule the plan without a search follows (`recipe`): a winner at the base
 /// width trains [`WIDER_WIDTHS`]' factor wider when the time left still buys that model
 /// [`crate::recipe::WIDE_MIN_EPOCHS`] epochs, and the time is shared by one finalist per
-/// [`EPOCHS_PER_COPY`] epochs of the winner as it will train. Why: the rungs are short (40 s
-/// to 6 minutes in an hour on 2 cores), too short for a wider model to win one, yet trained
+/// [`EPOCHS_PER_COPY`] epochs of the winner as it will train. Why: the rungs are short (about
+/// 1 and 3 minutes in an hour on 2 cores), too short for a wider model to win one, yet trained
 /// for 30 epochs it beats the base width (README, "Choosing the default model"); and every
 /// hour of search on 2 cores kept the default model at every rung.
 fn choose_finals<T: StageTrainer>(
@@ -1141,12 +1183,8 @@ mod tests {
         assert!(day.rungs.len() > one.rungs.len());
         assert!(day.finalists >= one.finalists);
         for p in [&one, &day] {
-            let search: f64 = p
-                .rungs
-                .iter()
-                .map(|r| r.trials as f64 * r.seconds_each)
-                .sum();
-            assert!((search - p.budget_seconds * SEARCH_SHARE).abs() < 1e-6);
+            let search = p.rungs_seconds();
+            assert!((search - search_seconds(p.budget_seconds, 52.0)).abs() < 1e-6);
             let finals = p.final_seconds_each * p.finalists as f64;
             assert!((search + finals - p.budget_seconds).abs() < 1e-6);
             assert_eq!(p.candidates.len(), p.rungs[0].trials);
@@ -1156,10 +1194,35 @@ mod tests {
             }
             assert!(p.rungs[0].seconds_each >= MIN_RUNG_EPOCHS * 52.0);
         }
+        // One hour at 52 s per epoch (69 epochs) searches with a tenth of it: 3 trials, then
+        // the best again; 24 hours with the full share.
         assert_eq!(
             one.rungs.iter().map(|r| r.trials).collect::<Vec<_>>(),
-            [9, 3, 1]
+            [3, 1]
         );
+        assert!((day.rungs_seconds() - day.budget_seconds * SEARCH_SHARE).abs() < 1e-6);
+    }
+
+    #[test]
+    fn the_search_share_grows_with_the_epochs_the_budget_buys() {
+        let share = |budget: f64, epoch: f64| search_seconds(budget, epoch) / budget;
+        // From AUTO_MIN_EPOCHS epochs on, the full share.
+        assert!((share(AUTO_MIN_EPOCHS * 10.0, 10.0) - SEARCH_SHARE).abs() < 1e-9);
+        assert!((share(86_400.0, 52.0) - SEARCH_SHARE).abs() < 1e-9);
+        // Half those epochs, half the share.
+        let half = share(AUTO_MIN_EPOCHS / 2.0 * 10.0, 10.0);
+        assert!((half - SEARCH_SHARE / 2.0).abs() < 1e-9, "{half}");
+        // Rising with the budget in between.
+        let shares: Vec<f64> = [1800.0, 3600.0, 7200.0]
+            .iter()
+            .map(|&b| share(b, 52.0))
+            .collect();
+        assert!(shares.windows(2).all(|w| w[0] < w[1]), "{shares:?}");
+        // A tiny budget still gets one first rung of half-epoch trials, and never more than
+        // the full share.
+        let epoch = 52.0;
+        assert!((search_seconds(600.0, epoch) - ETA as f64 * MIN_RUNG_EPOCHS * epoch).abs() < 1e-9);
+        assert!((search_seconds(100.0, epoch) - 100.0 * SEARCH_SHARE).abs() < 1e-9);
     }
 
     #[test]
@@ -1351,11 +1414,25 @@ mod tests {
         }
     }
 
+    /// An hour's plan with the rungs at the full [`SEARCH_SHARE`], as every search plan had
+    /// them before the share grew with the budget: three rungs (9, 3 and 1 trials at 52 s
+    /// per epoch), enough for the tests of how the rungs and finals run.
+    fn hour_at_full_share(default_epoch_seconds: f64) -> SearchPlan {
+        let (m, t) = base();
+        SearchPlan::with_rungs_seconds(
+            3600.0,
+            default_epoch_seconds,
+            3600.0 * SEARCH_SHARE,
+            &m,
+            &t,
+            1,
+        )
+    }
+
     #[test]
     fn successive_halving_promotes_the_best_and_stays_in_budget() {
-        let (m, t) = base();
         // 30 s per epoch: the 42 minutes after the rungs buy two finalists' 30 epochs each.
-        let mut plan = SearchPlan::new(3600.0, 30.0, &m, &t, 1);
+        let mut plan = hour_at_full_share(30.0);
         plan.widen_finals = false;
         let mut fake = Fake::new();
         // The fake's winner is the highest id, whatever its arithmetic: at the default
@@ -1447,7 +1524,7 @@ mod tests {
         assert!((fake.clock - 3400.0).abs() < 1e-6, "{}", fake.clock);
 
         // A search keeps its rungs; the finalists give up the reserve.
-        let full = SearchPlan::new(3600.0, 30.0, &m, &t, 1);
+        let full = hour_at_full_share(30.0);
         let mut reserved = full.clone().reserve(300.0);
         assert_eq!(reserved.rungs, full.rungs);
         let finals = |p: &SearchPlan| p.final_seconds_each * p.finalists as f64;
@@ -1461,8 +1538,7 @@ mod tests {
 
     #[test]
     fn a_resumed_search_does_not_redo_finished_trials() {
-        let (m, t) = base();
-        let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
+        let plan = hour_at_full_share(52.0);
         let mut first = Fake::new();
         first.interrupt_at = Some(5);
         let out = run_search(&plan, 1, Vec::new(), None, &mut first).unwrap();
@@ -1502,8 +1578,8 @@ mod tests {
 
     #[test]
     fn the_finals_train_a_base_width_winner_wider_when_the_time_left_buys_it_thirty_epochs() {
-        let (m, t) = base();
-        let plan = SearchPlan::new(3600.0, 52.0, &m, &t, 1);
+        let (m, _) = base();
+        let plan = hour_at_full_share(52.0);
         let wide = m.widened(WIDER_WIDTHS[0]);
         let base_first = plan.candidates.clone();
         let choose =
@@ -1569,7 +1645,7 @@ mod tests {
         // model: its final trains wider.
         let mut fake = Fake::new();
         fake.epoch_seconds = 20.0;
-        let mut plan20 = SearchPlan::new(3600.0, 20.0, &m, &t, 1);
+        let mut plan20 = hour_at_full_share(20.0);
         let last = plan20.candidates.len() - 1;
         let base_model = plan20.candidates[0].model.clone();
         plan20.candidates[last].model = base_model.clone();
@@ -1597,10 +1673,9 @@ mod tests {
 
     #[test]
     fn finals_kept_at_the_base_width_train_with_the_evaluation_the_wider_model_would_have_needed() {
-        let (m, t) = base();
         // Five minutes kept for the 1.5x finalist's evaluation, two for the default width's.
         let planned = |epoch_seconds: f64| {
-            let mut plan = SearchPlan::new(3600.0, epoch_seconds, &m, &t, 1)
+            let mut plan = hour_at_full_share(epoch_seconds)
                 .reserve(300.0)
                 .reserve_at_base_width(120.0);
             let last = plan.candidates.len() - 1;
@@ -1660,7 +1735,7 @@ mod tests {
         assert!((fake.clock - 3300.0).abs() < 1e-6, "{}", fake.clock);
 
         // A reserve at the base width never exceeds the plan's; without one nothing changes.
-        let capped = SearchPlan::new(3600.0, 52.0, &m, &t, 1)
+        let capped = hour_at_full_share(52.0)
             .reserve(100.0)
             .reserve_at_base_width(400.0);
         assert_eq!(capped.base_width_reserved_seconds, Some(100.0));
@@ -1672,8 +1747,7 @@ mod tests {
 
     #[test]
     fn a_resumed_search_keeps_the_finals_it_chose() {
-        let (m, t) = base();
-        let plan = SearchPlan::new(3600.0, 20.0, &m, &t, 1);
+        let plan = hour_at_full_share(20.0);
         let mut first = Fake::new();
         first.epoch_seconds = 20.0;
         first.interrupt_at = Some(plan.trial_count());
@@ -1711,8 +1785,7 @@ mod tests {
 
     #[test]
     fn a_final_resumed_midway_is_recorded_whole() {
-        let (m, t) = base();
-        let plan = SearchPlan::new(3600.0, 20.0, &m, &t, 1);
+        let plan = hour_at_full_share(20.0);
         let mut first = Fake::new();
         first.epoch_seconds = 20.0;
         first.interrupt_at = Some(plan.trial_count());
