@@ -205,8 +205,8 @@ pub fn sample_candidates(
 /// more than the full share. Why: what the rungs use, the finals lose, and the finals' epochs
 /// are worth most where they are few. Every hour of search on 2 cores with the full share
 /// (18 minutes of rungs, the finals 42) kept the default model at every rung and then trained
-/// it for less time than the plan without a search: 93.69-94.10% on TEST against 93.93-94.51%
-/// (README, "Scaling with the budget"); below the epochs where `--search auto` starts to
+/// it for less time than the plan without a search, and none beat that plan on its machine
+/// (93.69-94.10% on TEST; README, "Scaling with the budget"); below the epochs where `--search auto` starts to
 /// search, a search that `--search on` forces is therefore kept in proportion.
 pub fn search_seconds(budget_seconds: f64, default_epoch_seconds: f64) -> f64 {
     let full = budget_seconds * SEARCH_SHARE;
