@@ -206,8 +206,9 @@ pub fn sample_candidates(
 /// are worth most where they are few. Every hour of search on 2 cores with the full share
 /// (18 minutes of rungs, the finals 42) kept the default model at every rung and then trained
 /// it for less time than the plan without a search, and none beat that plan on its machine
-/// (93.69-94.10% on TEST; README, "Scaling with the budget"); below the epochs where `--search auto` starts to
-/// search, a search that `--search on` forces is therefore kept in proportion.
+/// (93.69-94.10% on TEST; README, "Scaling with the budget"); below the epochs where
+/// `--search auto` starts to search, a search that `--search on` forces is therefore kept in
+/// proportion.
 pub fn search_seconds(budget_seconds: f64, default_epoch_seconds: f64) -> f64 {
     let full = budget_seconds * SEARCH_SHARE;
     let epochs = budget_seconds / default_epoch_seconds.max(1e-9);
